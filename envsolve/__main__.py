@@ -1,0 +1,3 @@
+from envsolve.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,349 @@
+"""The host snapshot: a JSON description of a machine that can be planned for anywhere.
+
+Schema `envsolve.host/1` (docs/host-snapshot.md). A missing optional field means *unknown*, which
+is different from *absent*: `"driver": null` says there is no NVIDIA driver, while leaving `driver`
+out says nothing about it. Parsing names the field and what was expected when input is malformed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envsolve.errors import EnvsolveError
+
+SCHEMA = "envsolve.host/1"
+PLATFORMS = ("colab", "kaggle", "modal", "aws-dlami", "sagemaker", "runpod", "docker", "bare")
+ORIGINS = ("system", "pip", "conda")
+ARCHES = ("x86_64", "aarch64")
+# Only these environment variables are kept: they decide what the loader and CUDA see. Anything
+# else (tokens above all) never enters a snapshot.
+KEPT_ENV = (
+    "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "NVIDIA_DRIVER_CAPABILITIES",
+    "NVIDIA_REQUIRE_CUDA",
+    "CUDA_HOME",
+    "CUDA_PATH",
+    "CONDA_PREFIX",
+)
+_VERSION = re.compile(r"^\d+(\.\d+)*([.+-][0-9A-Za-z.+-]*)?$")
+_CC = re.compile(r"^\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class OSInfo:
+    system: str | None = None
+    arch: str | None = None
+    glibc: str | None = None
+    distro: str | None = None
+
+
+@dataclass(frozen=True)
+class GPU:
+    name: str
+    compute_capability: str | None = None
+    memory_mib: int | None = None
+
+
+@dataclass(frozen=True)
+class Driver:
+    version: str
+    cuda: str | None = None
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    version: str
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Library:
+    """A native library file on the host: cudnn, cublas, cudart, nccl, avutil, avcodec, ..."""
+
+    name: str
+    version: str | None = None
+    soname: str | None = None
+    path: str | None = None
+    origin: str = "system"
+    evidence: str | None = None
+
+    @property
+    def major(self) -> int | None:
+        if self.version:
+            return int(self.version.split(".")[0])
+        if self.soname and re.search(r"\.so\.(\d+)", self.soname):
+            return int(re.search(r"\.so\.(\d+)", self.soname).group(1))  # type: ignore[union-attr]
+        return None
+
+
+@dataclass(frozen=True)
+class LoaderLink:
+    """What the dynamic loader resolves for one consumer (written by the live probe)."""
+
+    consumer: str
+    needs: str
+    resolved: str | None
+    via: str | None = None
+    how: str = "needed"  # needed (DT_NEEDED) or dlopen (a string the binary loads at run time)
+    searched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Host:
+    """Everything envsolve knows about one machine. None means unknown unless said otherwise."""
+
+    os: OSInfo = field(default_factory=OSInfo)
+    python: str | None = None
+    platform: str | None = None
+    gpus: tuple[GPU, ...] | None = None
+    driver: Driver | None = None
+    driver_known: bool = False
+    cuda_toolkits: tuple[Toolkit, ...] | None = None
+    libraries: tuple[Library, ...] | None = None
+    packages: Mapping[str, str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    loader: tuple[LoaderLink, ...] | None = None
+    ffmpeg: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def arch(self) -> str | None:
+        return self.os.arch
+
+    @property
+    def has_driver(self) -> bool:
+        return self.driver is not None
+
+    def package(self, name: str) -> str | None:
+        if self.packages is None:
+            return None
+        return self.packages.get(normalize(name))
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name normalisation, so 'pyannote.audio' and 'pyannote-audio' are one package."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class _Reader:
+    """Reads one snapshot, collecting the first problem as a precise error."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def fail(self, where: str, expected: str, got: Any) -> EnvsolveError:
+        shown = json.dumps(got)[:80] if not isinstance(got, str) else repr(got)[:80]
+        return EnvsolveError(
+            "bad-snapshot",
+            f"{self.origin}: field {where!r} should be {expected}, not {shown}.",
+            hint="Correct that field (docs/host-snapshot.md describes every field), or write a fresh "
+            "snapshot on the machine itself with `envsolve probe --json > host.json`.",
+        )
+
+    def text(self, data: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str] | None = None,
+             expected: str = "a string") -> str | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool) and pattern is not None:
+            value = str(value)  # "python": 3.11 is a common hand-written slip; accept it
+        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+            raise self.fail(f"{where}{key}", expected, value)
+        return value
+
+    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, "an object", value)
+        return value
+
+    def listing(self, value: Any, where: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, "a list", value)
+        return value
+
+
+def parse_host(data: Any, origin: str = "snapshot") -> Host:
+    """Validate and convert parsed JSON into a Host."""
+    r = _Reader(origin)
+    top = r.mapping(data, "(top level)")
+    schema = top.get("schema", SCHEMA)
+    if schema != SCHEMA:
+        raise r.fail("schema", f'"{SCHEMA}" (the only schema this envsolve reads)', schema)
+    os_data = r.mapping(top.get("os", {}), "os")
+    arch = r.text(os_data, "arch", "os.")
+    if arch is not None:
+        arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
+        if arch not in ARCHES:
+            raise r.fail("os.arch", " or ".join(ARCHES), arch)
+    os_info = OSInfo(
+        system=r.text(os_data, "system", "os."),
+        arch=arch,
+        glibc=r.text(os_data, "glibc", "os.", _VERSION, 'a version such as "2.35"'),
+        distro=r.text(os_data, "distro", "os."),
+    )
+    platform = r.text(top, "platform", "")
+    if platform is not None and platform not in PLATFORMS:
+        raise r.fail("platform", "one of " + ", ".join(PLATFORMS), platform)
+
+    gpus = None
+    if "gpus" in top and top["gpus"] is not None:
+        gpus = tuple(_gpu(r, g, f"gpus[{i}]") for i, g in enumerate(r.listing(top["gpus"], "gpus")))
+
+    driver_known = "driver" in top
+    driver = None
+    if top.get("driver") is not None:
+        d = r.mapping(top["driver"], "driver")
+        version = r.text(d, "version", "driver.", _VERSION, 'a driver version such as "550.54.15"')
+        if version is None:
+            raise r.fail("driver.version", 'a driver version such as "550.54.15"', None)
+        driver = Driver(version, r.text(d, "cuda", "driver.", _VERSION, 'a CUDA version such as "12.4"'))
+
+    toolkits = None
+    if top.get("cuda_toolkits") is not None:
+        toolkits = tuple(
+            Toolkit(
+                version=r.text(r.mapping(t, f"cuda_toolkits[{i}]"), "version", f"cuda_toolkits[{i}].",
+                               _VERSION, 'a CUDA version such as "12.2"') or "",
+                path=r.text(t, "path", f"cuda_toolkits[{i}]."),
+            )
+            for i, t in enumerate(r.listing(top["cuda_toolkits"], "cuda_toolkits"))
+        )
+
+    libraries = None
+    if top.get("libraries") is not None:
+        libraries = tuple(
+            _library(r, lib, f"libraries[{i}]") for i, lib in enumerate(r.listing(top["libraries"], "libraries"))
+        )
+
+    packages = None
+    if top.get("packages") is not None:
+        raw = r.mapping(top["packages"], "packages")
+        packages = {}
+        for name, version in raw.items():
+            if not isinstance(version, str):
+                raise r.fail(f"packages.{name}", 'a version string such as "2.5.1+cu121"', version)
+            packages[normalize(name)] = version
+
+    env_raw = r.mapping(top.get("env") or {}, "env")
+    env = {k: str(v) for k, v in env_raw.items() if k in KEPT_ENV and v is not None}
+
+    loader = None
+    if top.get("loader") is not None:
+        loader = tuple(_link(r, x, f"loader[{i}]") for i, x in enumerate(r.listing(top["loader"], "loader")))
+
+    return Host(
+        os=os_info,
+        python=r.text(top, "python", "", _VERSION, 'a Python version such as "3.11.9"'),
+        platform=platform,
+        gpus=gpus,
+        driver=driver,
+        driver_known=driver_known,
+        cuda_toolkits=toolkits,
+        libraries=libraries,
+        packages=packages,
+        env=env,
+        loader=loader,
+        ffmpeg=r.text(top, "ffmpeg", "", _VERSION, 'an FFmpeg version such as "6.1.1"'),
+        notes=tuple(str(n) for n in r.listing(top.get("notes", []), "notes")),
+    )
+
+
+def _gpu(r: _Reader, value: Any, where: str) -> GPU:
+    g = r.mapping(value, where)
+    name = r.text(g, "name", f"{where}.")
+    if not name:
+        raise r.fail(f"{where}.name", 'the GPU name, e.g. "NVIDIA L4"', g.get("name"))
+    memory = g.get("memory_mib")
+    if memory is not None and (not isinstance(memory, int) or isinstance(memory, bool) or memory < 0):
+        raise r.fail(f"{where}.memory_mib", "a whole number of MiB", memory)
+    return GPU(name, r.text(g, "compute_capability", f"{where}.", _CC, 'a compute capability such as "8.9"'),
+               memory)
+
+
+def _library(r: _Reader, value: Any, where: str) -> Library:
+    lib = r.mapping(value, where)
+    name = r.text(lib, "name", f"{where}.")
+    if not name:
+        raise r.fail(f"{where}.name", 'a library name such as "cudnn"', lib.get("name"))
+    origin = r.text(lib, "origin", f"{where}.") or "system"
+    if origin not in ORIGINS:
+        raise r.fail(f"{where}.origin", " or ".join(ORIGINS), origin)
+    return Library(
+        name=name,
+        version=r.text(lib, "version", f"{where}.", _VERSION, 'a version such as "8.9.6"'),
+        soname=r.text(lib, "soname", f"{where}."),
+        path=r.text(lib, "path", f"{where}."),
+        origin=origin,
+        evidence=r.text(lib, "evidence", f"{where}."),
+    )
+
+
+def _link(r: _Reader, value: Any, where: str) -> LoaderLink:
+    x = r.mapping(value, where)
+    consumer, needs = r.text(x, "consumer", f"{where}."), r.text(x, "needs", f"{where}.")
+    if not consumer or not needs:
+        raise r.fail(where, "an object with consumer and needs", x)
+    searched = x.get("searched") or []
+    return LoaderLink(consumer, needs, r.text(x, "resolved", f"{where}."), r.text(x, "via", f"{where}."),
+                      r.text(x, "how", f"{where}.") or "needed", tuple(str(s) for s in r.listing(searched, where)))
+
+
+def read_host(path: str | Path) -> Host:
+    """Read a snapshot file, with a clear error for a missing, unreadable or non-JSON file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EnvsolveError("snapshot-not-found", f"No host snapshot at {p}.",
+                            hint="Check the path, or write one on the target machine with "
+                            "`envsolve probe --json > host.json`.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvsolveError("snapshot-unreadable", f"Cannot read {p}: {exc}.",
+                            hint="Make the file readable UTF-8 JSON.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EnvsolveError("bad-snapshot", f"{p} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+                            hint="Fix the JSON syntax (docs/host-snapshot.md has a complete example).") from None
+    return parse_host(data, str(p))
+
+
+def host_to_json(host: Host) -> dict[str, Any]:
+    """The snapshot form of a Host; read back with parse_host it gives an equal Host."""
+    out: dict[str, Any] = {"schema": SCHEMA}
+    out["os"] = {k: v for k, v in vars(host.os).items() if v is not None}
+    if host.python:
+        out["python"] = host.python
+    if host.platform:
+        out["platform"] = host.platform
+    if host.gpus is not None:
+        out["gpus"] = [_drop_none(vars(g)) for g in host.gpus]
+    if host.driver_known or host.driver is not None:
+        out["driver"] = _drop_none(vars(host.driver)) if host.driver else None
+    if host.cuda_toolkits is not None:
+        out["cuda_toolkits"] = [_drop_none(vars(t)) for t in host.cuda_toolkits]
+    if host.libraries is not None:
+        out["libraries"] = [_drop_none(vars(lib)) for lib in host.libraries]
+    if host.packages is not None:
+        out["packages"] = dict(sorted(host.packages.items()))
+    if host.env:
+        out["env"] = dict(host.env)
+    if host.loader is not None:
+        out["loader"] = [{**_drop_none(vars(x)), "searched": list(x.searched)} for x in host.loader]
+    if host.ffmpeg:
+        out["ffmpeg"] = host.ffmpeg
+    if host.notes:
+        out["notes"] = list(host.notes)
+    return out
+
+
+def _drop_none(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
