@@ -109,6 +109,7 @@ class Host:
     cuda_toolkits: tuple[Toolkit, ...] | None = None
     libraries: tuple[Library, ...] | None = None
     packages: Mapping[str, str] | None = None
+    packages_complete: bool = False  # the probe lists every installed distribution; hand-written may not
     env: Mapping[str, str] = field(default_factory=dict)
     loader: tuple[LoaderLink, ...] | None = None
     ffmpeg: str | None = None
@@ -232,6 +233,9 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
                 raise r.fail(f"packages.{name}", 'a version string such as "2.5.1+cu121"', version)
             packages[normalize(name)] = version
 
+    complete = top.get("packages_complete", False)
+    if not isinstance(complete, bool):
+        raise r.fail("packages_complete", "true or false", complete)
     env_raw = r.mapping(top.get("env") or {}, "env")
     env = {k: str(v) for k, v in env_raw.items() if k in KEPT_ENV and v is not None}
 
@@ -249,6 +253,7 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
         cuda_toolkits=toolkits,
         libraries=libraries,
         packages=packages,
+        packages_complete=complete,
         env=env,
         loader=loader,
         ffmpeg=r.text(top, "ffmpeg", "", _VERSION, 'an FFmpeg version such as "6.1.1"'),
@@ -334,6 +339,8 @@ def host_to_json(host: Host) -> dict[str, Any]:
         out["libraries"] = [_drop_none(vars(lib)) for lib in host.libraries]
     if host.packages is not None:
         out["packages"] = dict(sorted(host.packages.items()))
+        if host.packages_complete:
+            out["packages_complete"] = True
     if host.env:
         out["env"] = dict(host.env)
     if host.loader is not None:

@@ -6,6 +6,7 @@ only reads them; the rules that interpret them live in envsolve.resolver.candida
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ def _overlaps(matrix: Matrix) -> list[str]:
     """Range rows (min inclusive, max exclusive) must not overlap."""
     ranged = [row for row in matrix.rows if "min" in row]
     found = []
-    for before, after in zip(ranged, ranged[1:], strict=False):
+    for before, after in itertools.pairwise(ranged):
         end = before.get("max")
         if end is None or Version(str(end)) > Version(str(after["min"])):
             found.append(f"{matrix.name}.toml: range {before['min']}..{end} overlaps {after['min']}")

@@ -1,0 +1,243 @@
+"""The check direction: evaluate every requirement of a set of candidates.
+
+`doctor` calls this on what is installed; the planner calls it on partial stacks while it
+searches, so a plan is exactly a stack that `doctor` passes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from envsolve.resolver.host import Host
+from envsolve.resolver.model import Candidate, Finding, LibraryNeed, Provide, Require
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # requirements that could not be decided
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def satisfies(version: str | None, spec: str) -> bool:
+    """Does a version meet a PEP 440 specifier? Unknown or unparsable versions do not."""
+    if version is None:
+        return False
+    try:
+        return Version(version) in SpecifierSet(spec, prereleases=True)
+    except (InvalidVersion, InvalidSpecifier):
+        return False
+
+
+def _older(version: str | None, minimum: str) -> bool:
+    try:
+        return version is not None and Version(version) < Version(minimum)
+    except InvalidVersion:
+        return False
+
+
+@dataclass(frozen=True)
+class LoaderView:
+    """How the dynamic loader will search on this host (from the snapshot's env and loader data)."""
+
+    ld_library_path: tuple[str, ...]
+    links: dict[tuple[str, str], str | None]  # (consumer, soname prefix) -> resolved path
+
+    @classmethod
+    def of(cls, host: Host | None) -> LoaderView:
+        if host is None:
+            return cls((), {})
+        dirs = tuple(d.rstrip("/") for d in host.env.get("LD_LIBRARY_PATH", "").split(":") if d)
+        links = {(x.consumer, x.needs): x.resolved for x in host.loader or ()}
+        return cls(dirs, links)
+
+    def order(self, providers: Iterable[Provide], need: LibraryNeed) -> list[tuple[Provide, str]]:
+        """Providers in the order the loader tries them for this consumer, each with why."""
+        ranked: list[tuple[int, int, Provide, str]] = []
+        for p in providers:
+            directory = os.path.dirname(p.detail.get("path", "")).rstrip("/")
+            origin = p.detail.get("origin", "system")
+            if directory and directory in self.ld_library_path:
+                ranked.append((0, self.ld_library_path.index(directory), p, "LD_LIBRARY_PATH"))
+            elif origin == "pip" and need.search == "torch":
+                ranked.append((1, 0, p, "torch's RUNPATH into site-packages/nvidia"))
+            elif origin == "image":
+                ranked.append((2, 0, p, "ld.so cache of the base image"))
+            elif origin in ("system", "conda") and not p.detail.get("hidden"):
+                ranked.append((2, 0, p, "ld.so cache / default directories"))
+        ranked.sort(key=lambda item: (item[0], item[1]))
+        return [(p, why) for _, _, p, why in ranked]
+
+    def resolved_by_probe(self, need: LibraryNeed) -> tuple[bool, str | None]:
+        """What the live probe saw the loader pick for this consumer, if it looked."""
+        for (consumer, soname), resolved in self.links.items():
+            if consumer == need.consumer and soname.startswith(f"lib{need.name}") and \
+                    soname.endswith(f".so.{need.major}"):
+                return True, resolved
+        return False, None
+
+
+def check(
+    candidates: Sequence[Candidate],
+    host: Host | None = None,
+    settled: Callable[[str], bool] | None = None,
+) -> CheckResult:
+    """Every unmet requirement among `candidates`, as findings.
+
+    `settled(capability)` says whether every possible provider of a capability is already in
+    the set; requirements on unsettled capabilities are skipped (the planner's partial stacks).
+    """
+    index: dict[str, list[tuple[Candidate, Provide]]] = defaultdict(list)
+    for candidate in candidates:
+        for provide in candidate.provides:
+            index[provide.capability].append((candidate, provide))
+    view = LoaderView.of(host)
+    result = CheckResult()
+    for candidate in candidates:
+        for require in candidate.requires:
+            if settled is not None and not settled(require.capability):
+                continue
+            # A consumer may bring its own library (torch's nvidia-* pins); nothing else satisfies itself.
+            providers = [p for c, p in index.get(require.capability, [])
+                         if c is not candidate or require.library is not None]
+            gate_open = require.gate is None or bool(index.get(require.gate))
+            finding = _evaluate(candidate, require, providers, view, result, gate_open)
+            if finding is not None:
+                result.findings.append(finding)
+    return result
+
+
+def _evaluate(
+    candidate: Candidate,
+    require: Require,
+    providers: list[Provide],
+    view: LoaderView,
+    result: CheckResult,
+    gate_open: bool = True,
+) -> Finding | None:
+    def finding(message: str, evidence: Iterable[str], code: str | None = None,
+                culprits: Iterable[str] = (), **fix: str) -> Finding:
+        return Finding(
+            code=code or require.code,
+            severity=require.severity,
+            subject=candidate.label,
+            message=message,
+            evidence=tuple(evidence),
+            fix=require.fix.format_map(_Blank(fix)),
+            source=require.source,
+            culprits=(candidate.name, *culprits),
+        )
+
+    owners = [p.detail.get("owner", "") for p in providers]
+    if require.forbid:
+        if providers:
+            return finding(require.why, [p.describe() for p in providers], culprits=owners)
+        return None
+    if require.library is not None:
+        return _evaluate_library(require, require.library, providers, view, result, finding)
+    if not providers:
+        if require.absent == "fail" and (require.gate is None or gate_open):
+            return finding(require.why, [f"nothing provides {require.capability}"],
+                           culprits=[require.capability])
+        result.unknown.append(f"{candidate.label}: {require.why} (unknown: no {require.capability} known)")
+        return None
+    good = [p for p in providers if _meets(p, require)]
+    if not good or (require.every and len(good) < len(providers)):
+        bad = [p for p in providers if p not in good]
+        return finding(require.why, [f"found {p.describe()}" for p in bad], culprits=owners,
+                       have=", ".join(p.version or "?" for p in bad))
+    return None
+
+
+def _meets(provide: Provide, require: Require) -> bool:
+    if require.spec is not None and not satisfies(provide.version, require.spec):
+        return False
+    return require.allowed is None or provide.version in require.allowed
+
+
+def _evaluate_library(
+    require: Require,
+    need: LibraryNeed,
+    providers: list[Provide],
+    view: LoaderView,
+    result: CheckResult,
+    finding: Callable[..., Finding],
+) -> Finding | None:
+    base = require.code.removesuffix("-missing")
+    owners = [p.detail.get("owner", "") for p in providers]
+    finding = functools.partial(finding, culprits=owners)
+    same_major = [p for p in providers if _major(p) == need.major and _same_cuda(p, need)]
+    others = [p for p in providers if _major(p) != need.major]
+    label = f"{need.name} {need.major}" + (f" (>= {need.min_version})" if need.min_version else "")
+    probed, resolved = view.resolved_by_probe(need)
+    if probed:
+        picked = next((p for p in same_major if p.detail.get("path") == resolved), None)
+        order = [(picked, "the loader (probed)")] if picked else []
+        if resolved and not picked:
+            return None  # the loader found a copy we have no record of; trust the probe
+    else:
+        order = [(p, why) for p, why in view.order(same_major, need)]
+    if not providers:
+        result.unknown.append(f"{need.consumer}: needs {label}; no {need.name} libraries known on this host")
+        return None
+    if not order:
+        if same_major:
+            return finding(
+                f"{need.consumer} loads {label}; a copy exists but the loader will not find it for {need.consumer}.",
+                [f"present but not searched: {p.describe()}" for p in same_major]
+                + [f"LD_LIBRARY_PATH={':'.join(view.ld_library_path) or '(empty)'}"],
+                code=f"{base}-not-on-loader-path",
+                dirs=":".join(sorted({os.path.dirname(p.detail.get("path", "")) for p in same_major})),
+            )
+        return finding(
+            f"{need.consumer} loads {label}, and no copy of major {need.major} exists.",
+            [f"other major: {p.describe()}" for p in others] or [f"no {need.name} library found"],
+        )
+    picked, why = order[0]
+    if need.min_version and _older(picked.version, need.min_version):
+        newer = [p for p in same_major if p is not picked and not _older(p.version, need.min_version)]
+        code = f"{base}-shadowed" if newer else f"{base}-too-old"
+        return finding(
+            f"{need.consumer} needs {label}, but the loader picks {picked.describe()} first (via {why}).",
+            [f"picked first: {picked.describe()} via {why}"]
+            + [f"also present: {p.describe()}" for p in same_major if p is not picked],
+            code=code,
+            dirs=":".join(sorted({os.path.dirname(p.detail.get("path", "")) for p in newer})),
+        )
+    return None
+
+
+def _same_cuda(provide: Provide, need: LibraryNeed) -> bool:
+    built_for = provide.detail.get("cuda_major")
+    return need.cuda_major is None or not built_for or int(built_for) == need.cuda_major
+
+
+def _major(provide: Provide) -> int | None:
+    if provide.detail.get("major"):
+        return int(provide.detail["major"])
+    if provide.version:
+        try:
+            return int(provide.version.split(".")[0])
+        except ValueError:
+            return None
+    return None
+
+
+class _Blank(dict[str, str]):
+    """format_map helper: unknown placeholders render as empty instead of raising."""
+
+    def __missing__(self, key: str) -> str:
+        return ""

@@ -1,0 +1,328 @@
+"""Package versions as candidates: one builder per package, each reading its matrix row.
+
+A package whose version is not in its matrix still becomes a candidate (it provides itself), and
+the gap is reported as unknown rather than guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from envsolve.resolver import matrices
+from envsolve.resolver.check import satisfies
+from envsolve.resolver.host import Host, normalize
+from envsolve.resolver.model import Candidate, Provide, Require
+from envsolve.resolver.rulebook import (
+    PIP_LIB_DIRS,
+    SITE,
+    WATCHED_TORCHAUDIO_API,
+    Target,
+    _pythons,
+    _src,
+    arch_rule,
+    candidate,
+    driver_rule,
+    family_rule,
+    library_rule,
+    python_rule,
+    row_for,
+    spec_rule,
+    split_local,
+    torch_row,
+    torch_rows,
+)
+
+Builder = Callable[[str, Host | None, Target, bool], Candidate]
+
+
+def torch_candidate(row: Mapping[str, Any], host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    """A torch build (one row of matrices/torch.toml). `pip_libs`: it brings its nvidia-* wheels."""
+    variant = str(row["variant"])
+    name = "torch"
+    src = _src(row)
+    provides = [Provide("pkg:torch", str(row["torch"]), {"variant": variant}), Provide("torch-variant", variant)]
+    requires: list[Require] = python_rule("torch", _pythons(row), src)
+    requires += _platform_rule("torch", variant, row.get("platforms"), src)
+    if variant == "cpu":
+        if target.gpu:
+            requires.append(Require("cuda-driver", "no-cuda-build", "this torch build has no CUDA (variant cpu)",
+                                    src, forbid=True, fix="Install a CUDA build of torch "
+                                    "(`envsolve plan` picks the variant the driver and GPU allow)."))
+        return candidate(name, f"{row['torch']}+cpu", provides, requires, src)
+    if pip_libs:
+        # A CUDA torch wheel always depends on its CUDA major's cuBLAS and (2.x) cuDNN wheels; the
+        # PyTorch-index rows just do not record the pinned versions, so the version may be unknown.
+        cuda_major = int(row["cuda_major"])
+        for lib, major in (("cublas", cuda_major), ("cudnn", int(row.get("cudnn_major") or 0))):
+            if not major:
+                continue
+            provides.append(Provide(f"lib:{lib}", str(row[lib]) if row.get(lib) else None, {
+                "origin": "pip", "major": str(major), "cuda_major": str(cuda_major),
+                "package": str(row.get(f"{lib}_package") or f"nvidia-{lib}-cu{cuda_major}"),
+                "path": f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"}))
+    if target.gpu:
+        requires += driver_rule(f"torch {row['torch']}+{variant}", int(row["cuda_major"]), row.get("cuda"), src)
+        requires += arch_rule(f"torch {row['torch']}+{variant}", row.get("arch"), row.get("ptx"), host, src)
+        if row.get("cudnn_major"):
+            requires.append(library_rule("torch", "cudnn", int(row["cudnn_major"]), "torch", src,
+                                         min_version=_major_minor(row.get("cudnn"))))
+    return candidate(name, f"{row['torch']}+{variant}", provides, requires, src)
+
+
+def _major_minor(version: Any) -> str | None:
+    return ".".join(str(version).split(".")[:2]) if version else None
+
+
+def _platform_rule(name: str, variant: str, platforms: Any, source: str) -> list[Require]:
+    if not platforms:
+        return []
+    return [Require("arch", "no-build-for-platform", f"{name} ({variant}) exists for {', '.join(platforms)} only",
+                    source, allowed=tuple(platforms), fix="Pick another build or machine architecture.")]
+
+
+def installed_torch(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    row = torch_row(version, None)
+    if row is None:
+        return candidate("torch", version, [Provide("pkg:torch", split_local(version)[0]),
+                                            Provide("torch-variant", split_local(version)[1] or "unknown")], [],
+                         "not in matrices/torch.toml")
+    return torch_candidate(row, host, target, pip_libs)
+
+
+def torchaudio_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    row = row_for("torchaudio", version)
+    base, _ = split_local(version)
+    provides = [Provide("pkg:torchaudio", base)]
+    if row is None:
+        # Unknown release: assume nothing removed, and say so through the missing row.
+        provides += [Provide(f"api:torchaudio.{api}", base, {"unknown": "1"}) for api in WATCHED_TORCHAUDIO_API]
+        return candidate("torchaudio", version, provides, [], "not in matrices/torchaudio.toml")
+    provides += [Provide(f"api:torchaudio.{api}", base) for api in row.get("exports", [])]
+    # torchaudio's wheels pin torch==X; 2.11.0's declare nothing, and the torch matrix pairs it by release.
+    pinned = row.get("torch") or next((r["torch"] for r in torch_rows() if r.get("torchaudio") == base), None)
+    local = split_local(version)[1]
+    requires = family_rule("torchaudio", f"=={pinned}", local, _src(row)) if pinned else []
+    return candidate("torchaudio", version, provides, requires, _src(row))
+
+
+def torchvision_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    base, local = split_local(version)
+    rows = [r for r in torch_rows() if r.get("torchvision") == base]
+    provides = [Provide("pkg:torchvision", base)]
+    if not rows:
+        return candidate("torchvision", version, provides, [], "not in matrices/torch.toml")
+    requires = family_rule("torchvision", f"=={rows[0]['torch']}", local, _src(rows[0]))
+    return candidate("torchvision", version, provides, requires, _src(rows[0]))
+
+
+def torchcodec_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    row = row_for("torchcodec", version)
+    provides = [Provide("pkg:torchcodec", split_local(version)[0])]
+    if row is None:
+        return candidate("torchcodec", version, provides, [], "not in matrices/torchcodec.toml")
+    src = _src(row)
+    requires = family_rule("torchcodec", torch_spec(str(row["torch"])), None, src) if row.get("torch") else []
+    majors = tuple(str(m) for m in row.get("ffmpeg_majors", []))
+    if majors:
+        requires.append(Require("ffmpeg-libs", "ffmpeg-libs-missing",
+                                f"torchcodec {version} loads the FFmpeg shared libraries of major {', '.join(majors)}",
+                                src, allowed=majors, absent="fail", gate="libraries-listed", severity="warning",
+                                fix="Install FFmpeg's shared libraries (Debian/Ubuntu: apt-get install ffmpeg; "
+                                "conda: conda install 'ffmpeg<8'). envsolve's pipeline passes waveforms, so only "
+                                "decoding files through torchcodec needs them."))
+    return candidate("torchcodec", version, provides, requires, src)
+
+
+def ptx_cuda(isa: object) -> str | None:
+    """The CUDA release that emits a PTX ISA version (matrices/ptx_isa.toml)."""
+    row = matrices.load("ptx_isa").one(ptx_isa=str(isa)) if isa else None
+    return str(row["cuda"]) if row else None
+
+
+def torch_spec(paired: str) -> str:
+    """A matrix's torch pairing as a specifier: '2.8' -> '==2.8.*', '>=2.11' stays as it is."""
+    return paired if paired[:1] in "<>=!~" else f"=={paired}.*"
+
+
+def ctranslate2_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    row = row_for("ctranslate2", version)
+    base, _ = split_local(version)
+    provides = [Provide("pkg:ctranslate2", base)]
+    if row is None:
+        return candidate("ctranslate2", version, provides, [], "not in matrices/ctranslate2.toml")
+    src = _src(row)
+    name = f"ctranslate2 {base}"
+    requires = python_rule("ctranslate2", _pythons(row), src)
+    if row.get("execstack"):
+        requires.append(Require("glibc", "glibc-execstack",
+                                f"{name} ships libctranslate2 with an executable stack, which glibc >= 2.41 "
+                                "refuses to load (\"cannot enable executable stack\")", src, spec="<2.41",
+                                fix="Use ctranslate2 >= 4.6.0 (built without executable stack), or a base with "
+                                "glibc < 2.41 (e.g. Debian bookworm, Ubuntu 24.04)."))
+    if row.get("glibc_min"):
+        requires.append(Require("glibc", "glibc-too-old", f"{name} wheels need glibc >= {row['glibc_min']}", src,
+                                spec=f">={row['glibc_min']}", fix="Use an older ctranslate2 or a newer OS."))
+    if target.gpu:
+        cuda_platforms = tuple(row.get("cuda_platforms", ()))
+        requires.append(Require("arch", "no-cuda-build",
+                                f"{name} has CUDA wheels only for {', '.join(cuda_platforms) or 'no platform'}",
+                                src, allowed=cuda_platforms, fix="Run on x86_64 or build CTranslate2 from source "
+                                "with CUDA for this architecture."))
+        if row.get("cuda_major"):
+            major = int(row["cuda_major"])
+            requires += driver_rule(name, major, row.get("cuda"), src)
+            requires.append(library_rule("ctranslate2", "cublas", major, "ld", src))
+            ptx = (row.get("ptx_arch") or [None])[-1]
+            requires += arch_rule(name, row.get("arch"), ptx, host, src, jit_cuda=ptx_cuda(row.get("ptx_isa")))
+        cudnn = int(row.get("cudnn_major") or 0)
+        if cudnn:
+            requires.append(library_rule("ctranslate2", "cudnn", cudnn, "ld", src,
+                                         cuda_major=int(row["cuda_major"]) if row.get("cuda_major") else None))
+        if target.compute_type:
+            requires += compute_type_rule(target.compute_type)
+    else:
+        platforms = tuple(row.get("cuda_platforms", ())) + tuple(row.get("cpu_platforms", ()))
+        if platforms:
+            requires.append(Require("arch", "no-build-for-platform", f"{name} has wheels for {', '.join(platforms)}",
+                                    src, allowed=platforms, fix="Pick another machine architecture."))
+    return candidate("ctranslate2", version, provides, requires, src)
+
+
+def compute_type_rule(compute_type: str) -> list[Require]:
+    row = matrices.load("compute_types").one(compute_type=compute_type)
+    if row is None or not row.get("gpu_min_cc"):
+        return []
+    return [Require("compute-capability", "compute-type-unsupported",
+                    f"compute type {compute_type} needs compute capability >= {row['gpu_min_cc']}", _src(row),
+                    spec=f">={row['gpu_min_cc']}", every=True,
+                    fix="Use the compute type `envsolve plan` reports for this GPU (float32 or int8_float32 below "
+                    "7.0, float16/int8_float16 from 7.0, bfloat16 from 8.0).")]
+
+
+def faster_whisper_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    row = row_for("faster_whisper", version)
+    provides = [Provide("pkg:faster-whisper", split_local(version)[0])]
+    if row is None:
+        return candidate("faster-whisper", version, provides, [], "not in matrices/faster_whisper.toml")
+    src = _src(row)
+    requires = spec_rule(f"faster-whisper {version}", "ctranslate2", row.get("ctranslate2"), src)
+    requires += _requires_python(f"faster-whisper {version}", row.get("python_requires"), src)
+    return candidate("faster-whisper", version, provides, requires, src)
+
+
+def _requires_python(name: str, spec: Any, source: str) -> list[Require]:
+    if not spec:
+        return []
+    return [Require("python", "python-unsupported", f"{name} requires Python {spec}", source, spec=str(spec),
+                    fix=f"Use a Python that satisfies {spec}.")]
+
+
+def pyannote_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    row = row_for("pyannote_audio", version)
+    provides = [Provide("pkg:pyannote-audio", split_local(version)[0])]
+    if row is None:
+        return candidate("pyannote-audio", version, provides, [], "not in matrices/pyannote_audio.toml")
+    src = _src(row)
+    name = f"pyannote.audio {version}"
+    requires = _requires_python(name, row.get("python_requires"), src)
+    for dependency in ("torch", "torchaudio", "torchcodec", "huggingface_hub"):
+        requires += spec_rule(name, dependency.replace("_", "-"), row.get(dependency), src)
+    for api in row.get("torchaudio_apis", []):
+        requires.append(Require(f"api:torchaudio.{api}", "torchaudio-api-removed",
+                                f"{name} calls torchaudio.{api}, which the installed torchaudio no longer has",
+                                src, absent="fail", gate="pkg:torchaudio",
+                                fix="Use pyannote.audio >= 4 (it decodes with torchcodec), or pin torchaudio to a "
+                                "release that still has this API (matrices/torchaudio.toml)."))
+    if row.get("auth_keyword") == "use_auth_token":
+        requires.append(Require("hf:use_auth_token", "hf-auth-keyword",
+                                f"{name} passes use_auth_token= to huggingface_hub, which removed that keyword",
+                                src, absent="fail", gate="pkg:huggingface-hub",
+                                fix="Pin huggingface_hub below the release that removed use_auth_token "
+                                "(matrices/huggingface_hub.toml), or upgrade pyannote.audio to 4.x (token=)."))
+    return candidate("pyannote-audio", version, provides, requires, src)
+
+
+def huggingface_hub_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    base, _ = split_local(version)
+    provides = [Provide("pkg:huggingface-hub", base)]
+    source = "not in matrices/huggingface_hub.toml"
+    for row in matrices.load("huggingface_hub"):
+        upper = f",<{row['max']}" if row.get("max") else ""
+        if satisfies(base, f">={row['min']}{upper}"):
+            source = _src(row)
+            if row.get("use_auth_token") in ("accepted", "deprecated"):
+                provides.append(Provide("hf:use_auth_token", base))
+    return candidate("huggingface-hub", version, provides, [], source)
+
+
+def whisperx_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    row = row_for("whisperx", version)
+    provides = [Provide("pkg:whisperx", split_local(version)[0])]
+    if row is None:
+        return candidate("whisperx", version, provides, [], "not in matrices/whisperx.toml")
+    src = _src(row)
+    requires = _requires_python(f"whisperx {version}", row.get("python_requires"), src)
+    for dependency in ("torch", "torchaudio", "torchvision", "ctranslate2", "faster_whisper", "pyannote_audio",
+                       "torchcodec"):
+        requires += spec_rule(f"whisperx {version}", dependency.replace("_", "-"), row.get(dependency), src)
+    return candidate("whisperx", version, provides, requires, src)
+
+
+def onnxruntime_gpu_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+    src = "https://github.com/microsoft/onnxruntime/issues/4982 (both packages install the same onnxruntime module)"
+    require = Require("pkg:onnxruntime", "onnxruntime-shadowed",
+                      "onnxruntime and onnxruntime-gpu are both installed; they write the same `onnxruntime` "
+                      "module, and the CPU build usually wins", src, forbid=True,
+                      fix="pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu")
+    return candidate("onnxruntime-gpu", version, [Provide("pkg:onnxruntime-gpu", version)], [require], src)
+
+
+def nvidia_library_candidate(dist: str, version: str) -> Candidate | None:
+    """nvidia-cudnn-cu12 9.1.0.70 and friends: pip-installed libraries under site-packages/nvidia."""
+    for lib, folder in PIP_LIB_DIRS.items():
+        prefix = f"nvidia-{lib}-cu" if lib != "cudart" else "nvidia-cuda-runtime-cu"
+        if dist.startswith(prefix):
+            major = version.split(".")[0]
+            if lib == "cudart" or lib == "cublas":
+                major = dist.removeprefix(prefix)
+            cuda_major = dist.rsplit("-cu", 1)[-1]
+            return candidate(dist, version, [Provide(f"lib:{lib}", version, {
+                "origin": "pip", "major": major, "package": dist, "cuda_major": cuda_major,
+                "path": f"{SITE}/{folder}/lib{lib}.so.{major}"})], [], f"{dist} wheel layout")
+    return None
+
+
+BUILDERS: dict[str, Builder] = {
+    "torch": installed_torch,
+    "torchaudio": torchaudio_candidate,
+    "torchvision": torchvision_candidate,
+    "torchcodec": torchcodec_candidate,
+    "ctranslate2": ctranslate2_candidate,
+    "faster-whisper": faster_whisper_candidate,
+    "pyannote-audio": pyannote_candidate,
+    "huggingface-hub": huggingface_hub_candidate,
+    "whisperx": whisperx_candidate,
+    "onnxruntime-gpu": onnxruntime_gpu_candidate,
+}
+
+
+def installed_candidates(host: Host, target: Target) -> list[Candidate]:
+    """Candidates for every package the host has installed (the doctor direction)."""
+    packages = host.packages or {}
+    pip_lib_files = {lib.path for lib in host.libraries or () if lib.origin == "pip"}
+    out: list[Candidate] = []
+    for dist, version in sorted(packages.items()):
+        dist = normalize(dist)
+        if dist in BUILDERS:
+            # torch's nvidia-* wheels are their own packages here, so torch provides no libraries.
+            out.append(BUILDERS[dist](version, host, target, False))
+        elif dist == "onnxruntime":
+            out.append(candidate("onnxruntime", version, [Provide("pkg:onnxruntime", version)], []))
+        elif dist.startswith("nvidia-") and not pip_lib_files:
+            lib = nvidia_library_candidate(dist, version)
+            if lib is not None:
+                out.append(lib)
+        else:
+            out.append(candidate(dist, version, [Provide(f"pkg:{dist}", split_local(version)[0])], []))
+    return out

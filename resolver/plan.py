@@ -1,0 +1,281 @@
+"""Turn a Solution into the plan users read: exact pins, indexes, libraries, image, env, decisions.
+
+The JSON form is versioned (`envsolve.plan/1`, docs/plan-json.md). `make_plan` also implements
+pathway `auto`: B (self-contained pip wheels) when it works, else A (the host's cuDNN), and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from envsolve.resolver import matrices
+from envsolve.resolver.check import LoaderView, satisfies
+from envsolve.resolver.host import Host
+from envsolve.resolver.model import Finding
+from envsolve.resolver.planner import NoSolution, Planner, Solution, with_library_path
+from envsolve.resolver.request import Request
+from envsolve.resolver.rulebook import SITE, _src
+from packaging.version import Version
+
+from envsolve.errors import EnvsolveError
+
+SCHEMA = "envsolve.plan/1"
+PYPI = "https://pypi.org/simple"
+# Pipeline environment defaults: pyannote's telemetry is on by default; the hub's too.
+PIPELINE_ENV = {"PYANNOTE_METRICS_ENABLED": "0", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+@dataclass
+class Pin:
+    name: str
+    version: str  # exact version, or a specifier for packages resolved by the lock step
+    index: str = PYPI
+    why: str = ""
+    source: str = ""
+    exact: bool = True
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}=={self.version}" if self.exact else f"{self.name}{self.version}"
+
+
+@dataclass
+class Decision:
+    subject: str
+    chosen: str
+    rule: str
+    why: str
+    source: str
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    host: Host
+    request: Request
+    pathway: str
+    gpu: bool
+    python: str
+    pins: list[Pin]
+    libraries: list[dict[str, str]]
+    base_image: str
+    env: dict[str, str]
+    compute_type: str
+    decisions: list[Decision]
+    warnings: list[Finding]
+    notes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "workload": self.request.workload,
+            "pathway": self.pathway,
+            "device": "cuda" if self.gpu else "cpu",
+            "python": self.python,
+            "packages": [{"name": p.name, "version": p.version, "requirement": p.requirement,
+                          "index": p.index, "exact": p.exact, "why": p.why, "source": p.source}
+                         for p in self.pins],
+            "indexes": sorted({p.index for p in self.pins}),
+            "libraries": self.libraries,
+            "base_image": self.base_image,
+            "env": self.env,
+            "compute_type": self.compute_type,
+            "decisions": [vars(d) for d in self.decisions],
+            "warnings": [w.to_json() for w in self.warnings],
+            "notes": self.notes,
+        }
+
+
+def make_plan(host: Host, request: Request) -> Plan:
+    """Plan for one host and request; pathway auto tries B, then A."""
+    if request.pathway != "auto":
+        _require_known_libraries(host, request, request.pathway)
+        return _assemble(Planner(host, request, request.pathway).solve())
+    try:
+        solution = Planner(host, request, "B").solve()
+        solution.notes.append("pathway auto chose B: every library comes from pip wheels, so the stack does "
+                              "not depend on what the host has installed")
+        return _assemble(solution)
+    except NoSolution as first:
+        if host.libraries is None and request.target == "host":
+            raise first
+        try:
+            solution = Planner(host, request, "A").solve()
+        except NoSolution:
+            raise first from None
+        solution.notes.append("pathway auto chose A: no self-contained stack fits (" +
+                              first.message.splitlines()[-1].strip() + "); the host's system libraries make one")
+        return _assemble(solution)
+
+
+def _require_known_libraries(host: Host, request: Request, pathway: str) -> None:
+    if pathway == "A" and request.target == "host" and host.libraries is None:
+        raise EnvsolveError(
+            "pathway-a-needs-libraries",
+            "Pathway A uses the host's own cuDNN and CUDA libraries, but this snapshot does not list them.",
+            hint="Probe the host with `envsolve probe --json > host.json` (it lists the libraries), add a "
+            '"libraries" list to the snapshot by hand, or use --pathway B.',
+        )
+
+
+def _assemble(solution: Solution) -> Plan:
+    pins: list[Pin] = []
+    decisions: list[Decision] = []
+    rejected: dict[str, list[dict[str, str]]] = {}
+    for rejection in solution.rejections:
+        first = rejection.findings[0]
+        rejected.setdefault(rejection.variable, []).append(
+            {"version": rejection.version, "code": first.code, "why": f"{first.subject}: {first.message}"})
+    for variable, choice in solution.choices.items():
+        if choice.row is None or not choice.version:
+            continue
+        if variable == "torch":
+            pins += _torch_pins(choice.row, {c.name for c in choice.candidates})
+            rule, why = "newest-consistent", "the newest torch build every rule accepts on this host"
+            if choice.preinstalled:
+                rule, why = "keep-preinstalled", "the platform's preinstalled torch is kept"
+        else:
+            pins.append(Pin(variable, choice.version, why="newest release every rule accepts",
+                            source=_src(choice.row)))
+            rule, why = "newest-consistent", f"the newest {variable} every rule accepts"
+        decisions.append(Decision(variable, choice.version, rule, why, _src(choice.row),
+                                  rejected.get(variable, [])[:5]))
+    for extra in solution.extras:
+        pins.append(Pin(extra.name, extra.version, why="ctranslate2 loads this library and torch does not bring "
+                        "it (pathway B)", source=extra.source))
+        decisions.append(Decision(extra.name, extra.version, "pathway-b-library",
+                                  "ctranslate2's CUDA library, from pip", extra.source))
+    pins += _hub_pin(solution)
+    gpu = solution.target.gpu
+    python = solution.python
+    env = dict(PIPELINE_ENV)
+    if solution.env.get("LD_LIBRARY_PATH"):
+        env["LD_LIBRARY_PATH"] = solution.env["LD_LIBRARY_PATH"] + ":${LD_LIBRARY_PATH}"
+    libraries = _library_sources(solution)
+    image, image_note = base_image(solution)
+    notes = list(solution.notes) + ([image_note] if image_note else [])
+    if SITE in env.get("LD_LIBRARY_PATH", ""):
+        notes.append(f"{SITE} is the environment's site-packages folder: "
+                     "python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])'")
+    return Plan(
+        host=solution.host, request=solution.request, pathway=solution.pathway, gpu=gpu,
+        python=python, pins=pins, libraries=libraries, base_image=image, env=env,
+        compute_type=default_compute_type(solution), decisions=decisions,
+        warnings=[f for f in solution.result.findings if f.severity == "warning"], notes=notes)
+
+
+def _torch_pins(row: Mapping[str, Any], family: set[str]) -> list[Pin]:
+    index = PYPI if row.get("index") == "pypi" else str(row["index"])
+    label = "" if row.get("index") == "pypi" else str(row.get("local", ""))
+    src = _src(row)
+    pins = [Pin("torch", f"{row['torch']}{label}", index, f"torch {row['variant']} build", src)]
+    for name in ("torchaudio", "torchvision"):
+        if row.get(name) and name in family:
+            pins.append(Pin(name, f"{row[name]}{label}", index, f"the {name} release built for torch {row['torch']}",
+                            src))
+    return pins
+
+
+def _hub_pin(solution: Solution) -> list[Pin]:
+    """pyannote 3.x passes use_auth_token=: keep huggingface_hub in a range that accepts it."""
+    choice = solution.choices.get("pyannote-audio")
+    if not choice or not choice.row or choice.row.get("auth_keyword") != "use_auth_token":
+        return []
+    accepting = [r for r in matrices.load("huggingface_hub") if r.get("use_auth_token") in ("accepted", "deprecated")]
+    if not accepting:
+        return []
+    last = max(accepting, key=lambda r: Version(str(r["min"])))
+    spec = f"<{last['max']}" if last.get("max") else ""
+    if choice.row.get("huggingface_hub"):
+        spec = f"{choice.row['huggingface_hub']},{spec}" if spec else str(choice.row["huggingface_hub"])
+    return [Pin("huggingface_hub", spec, why="pyannote.audio 3.x passes use_auth_token=", source=_src(last),
+                exact=False)] if spec else []
+
+
+def _library_sources(solution: Solution) -> list[dict[str, str]]:
+    """For each consumer and library: where the loader will find it in the planned environment."""
+    stack = [c for choice in solution.choices.values() for c in choice.candidates] + solution.extras
+    providers = [p for c in [*stack, *solution.fixed] for p in c.provides if p.capability.startswith("lib:")]
+    view = LoaderView.of(with_library_path(solution.host, solution.env.get("LD_LIBRARY_PATH", "")))
+    rows = []
+    for c in stack:
+        for r in c.requires:
+            if r.library is None:
+                continue
+            need = r.library
+            same = [p for p in providers if p.capability == f"lib:{need.name}"
+                    and p.detail.get("major") == str(need.major)]
+            order = view.order(same, need)
+            picked, how = order[0] if order else (None, "not found")
+            rows.append({"consumer": need.consumer, "library": f"{need.name} {need.major}",
+                         "from": picked.detail.get("origin", "") if picked else "missing",
+                         "version": picked.version or "" if picked else "",
+                         "package": picked.detail.get("package", "") if picked else "",
+                         "path": picked.detail.get("path", "") if picked else "", "found_via": how})
+    return rows
+
+
+def default_compute_type(solution: Solution) -> str:
+    """float16 on GPUs with tensor cores, int8_float32 on Pascal 6.1, float32 below; int8 on CPU."""
+    if not solution.target.gpu:
+        return "int8"
+    if solution.target.compute_type:
+        return solution.target.compute_type
+    ccs = [p.version for c in solution.fixed for p in c.provides
+           if p.capability == "compute-capability" and p.version]
+    if not ccs:
+        return "float16"
+    lowest = min(ccs, key=Version)
+    for compute_type in ("float16", "int8_float32", "float32"):
+        row = matrices.load("compute_types").one(compute_type=compute_type)
+        minimum = row.get("gpu_min_cc") if row else None
+        if minimum is None or satisfies(lowest, f">={minimum}"):
+            return compute_type
+    return "float32"
+
+
+def base_image(solution: Solution) -> tuple[str, str]:
+    """The Docker base image for this plan and why: an nvidia/cuda tag that exists and the driver starts."""
+    python = solution.python
+    if not solution.target.gpu:
+        row = matrices.load("os_glibc").one(os="debian12")
+        assert row is not None
+        return str(row["image"]).format(python=python), "CPU image: Debian bookworm (glibc 2.36 < 2.41)"
+    host = solution.host
+    driver_cuda = host.driver.cuda if host.driver and host.driver.cuda else None
+    torch = solution.choices.get("torch")
+    ct2 = solution.choices.get("ctranslate2")
+    cuda_major = None
+    if torch and torch.row and torch.row.get("cuda_major"):
+        cuda_major = int(torch.row["cuda_major"])
+    elif ct2 and ct2.row and ct2.row.get("cuda_major"):
+        cuda_major = int(ct2.row["cuda_major"])
+    cudnn_major = int(ct2.row.get("cudnn_major") or 0) if ct2 and ct2.row else 0
+    want_cudnn = solution.pathway == "A" and cudnn_major > 0
+    best: tuple[Version, int, str] | None = None
+    for row in matrices.load("cuda_images"):
+        if row.get("status") != "supported" or not str(row["os"]).startswith("ubuntu"):
+            continue
+        if cuda_major and Version(str(row["cuda"])).major != cuda_major:
+            continue
+        required = str(row.get("require_cuda", "")).removeprefix("cuda>=")
+        if driver_cuda and required and Version(required) > Version(driver_cuda):
+            continue  # NVIDIA_REQUIRE_CUDA would refuse to start on this driver
+        if want_cudnn:
+            if row.get("cudnn_major") != cudnn_major or "runtime" not in row.get("cudnn_flavors", []):
+                continue
+            tag = f"{row['cuda']}-{row['cudnn_tag']}-runtime-{row['os']}"
+        else:
+            if "base" not in row.get("flavors", []):
+                continue
+            tag = f"{row['cuda']}-base-{row['os']}"
+        os_rank = {"ubuntu24.04": 3, "ubuntu22.04": 2}.get(str(row["os"]), 1)
+        key = (Version(str(row["cuda"])), os_rank, tag)
+        if best is None or key > best:
+            best = key
+    if best is None:
+        return "", "no supported nvidia/cuda tag fits this driver and CUDA major (matrices/cuda_images.toml)"
+    why = "cuDNN comes from the image (pathway A)" if want_cudnn else "libraries come from pip (pathway B)"
+    return f"nvidia/cuda:{best[2]}", f"base image nvidia/cuda:{best[2]}: {why}; its NVIDIA_REQUIRE_CUDA fits the driver"

@@ -1,0 +1,353 @@
+"""The plan direction: search for the newest stack that `check` passes on this host.
+
+Variables are the workload's packages (plus the base image when planning an image), decided in
+the workload's order; host facts are fixed candidates. After each choice the partial stack is
+checked; a failure's culprits become a no-good so the same clash is not tried again. If nothing
+fits, the rejections are turned into a layered explanation (envsolve.resolver.explain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from envsolve.resolver import matrices
+from envsolve.resolver.check import CheckResult, check, satisfies
+from envsolve.resolver.host import Host
+from envsolve.resolver.model import Candidate, Finding, Provide, Require
+from envsolve.resolver.packages import (
+    BUILDERS,
+    torch_candidate,
+    torchaudio_candidate,
+    torchvision_candidate,
+)
+from envsolve.resolver.request import Request
+from envsolve.resolver.rulebook import (
+    PIP_LIB_DIRS,
+    SITE,
+    Target,
+    candidate,
+    host_candidates,
+    split_local,
+    torch_rows,
+)
+from packaging.version import Version
+
+from envsolve.errors import EnvsolveError
+
+PREINSTALLING_PLATFORMS = ("colab", "kaggle")
+DERIVED_FROM_TORCH = ("torchaudio", "torchvision", "torch-variant")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One value of one variable: a package version (with its matrix row) or a base image."""
+
+    variable: str
+    version: str
+    row: Mapping[str, Any] | None
+    candidates: tuple[Candidate, ...]
+    preinstalled: bool = False
+
+
+@dataclass
+class Rejection:
+    variable: str
+    version: str
+    findings: list[Finding]
+
+
+@dataclass
+class Solution:
+    """A stack that passed: choices, derived extras, and how the libraries will be found."""
+
+    host: Host
+    request: Request
+    python: str
+    pathway: str
+    target: Target
+    fixed: list[Candidate]
+    choices: dict[str, Choice]
+    extras: list[Candidate]
+    env: dict[str, str]
+    result: CheckResult
+    rejections: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Planner:
+    """Search for one pathway; `solve` returns a Solution or raises NoSolution."""
+
+    def __init__(self, host: Host, request: Request, pathway: str) -> None:
+        self.host = host
+        self.request = request
+        self.pathway = pathway
+        gpu = request.device == "cuda" or (request.device == "auto" and host.has_driver)
+        self.target = Target(gpu=gpu, pathway=pathway, compute_type=request.compute_type)
+        self.constraints = request.parsed_constraints()
+        self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
+        self.fixed = self._fixed_candidates()
+        self.variables = list(request.packages)
+        self.rejections: list[Rejection] = []
+        self.nogoods: list[dict[str, str]] = []
+        self.notes: list[str] = []
+
+    # ------------------------------------------------------------------ fixed facts
+
+    def _fixed_candidates(self) -> list[Candidate]:
+        out = [c for c in host_candidates(self.host) if c.name != "host:python"]
+        out.append(candidate("host:python", self.python, [Provide("python", self.python)], [], fixed=True))
+        if self.target.gpu:
+            out.append(candidate("request", self.request.device, [], [Require(
+                "cuda-driver", "gpu-not-visible",
+                "a GPU stack was asked for, but no NVIDIA driver is reachable on this host",
+                "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/docker-specialized.html",
+                absent="fail",
+                fix="Start the container with the GPU passed in (docker run --gpus all ...; on Kubernetes request "
+                "nvidia.com/gpu), or plan for the CPU with --device cpu.")], fixed=True))
+        return out
+
+    # ------------------------------------------------------------------ domains
+
+    def domain(self, variable: str, chosen: Mapping[str, Choice]) -> list[Choice]:
+        spec = self.constraints.get(variable, "")
+        if variable == "torch":
+            return self._torch_domain(spec)
+        if variable == "torchcodec":
+            return self._torchcodec_domain(chosen, spec)
+        matrix = {"ctranslate2": "ctranslate2", "faster-whisper": "faster_whisper",
+                  "pyannote-audio": "pyannote_audio", "whisperx": "whisperx"}[variable]
+        rows = sorted(matrices.load(matrix), key=lambda r: Version(str(r["version"])), reverse=True)
+        builder = BUILDERS[variable]
+        out = []
+        for row in rows:
+            version = str(row["version"])
+            if spec and not satisfies(version, spec):
+                continue
+            if Version(version).is_prerelease and not spec:
+                continue
+            out.append(Choice(variable, version, row, (builder(version, self.host, self.target, True),)))
+        return out
+
+    def _torch_domain(self, spec: str) -> list[Choice]:
+        installed = self.host.package("torch")
+        keep = (installed and self.host.platform in PREINSTALLING_PLATFORMS
+                and not self.request.replace_preinstalled)
+        rows = list(torch_rows())
+        if keep and installed:
+            base, local = split_local(installed)
+            rows = [r for r in rows if r["torch"] == base and (r["variant"] == local if local
+                                                               else r.get("pypi_default"))]
+            self.notes.append(f"keeping the {self.host.platform} platform's preinstalled torch {installed} "
+                              "(pass --replace-preinstalled to allow replacing it)")
+            if not rows:
+                raise EnvsolveError("preinstalled-unknown", f"The preinstalled torch {installed} is not in "
+                                    "matrices/torch.toml, so envsolve cannot plan around it.",
+                                    hint="Pass --replace-preinstalled to plan a fresh torch family.")
+        driver_cuda = Version(self.host.driver.cuda) if self.host.driver and self.host.driver.cuda else None
+
+        def preference(row: Mapping[str, Any]) -> tuple[Any, ...]:
+            cuda = Version(str(row["cuda"])) if row.get("cuda") else Version("0")
+            if not self.target.gpu:
+                # A +cpu build saves gigabytes of CUDA wheels; prefer it over a newer CUDA-only release.
+                return (row["variant"] == "cpu", Version(str(row["torch"])), bool(row.get("pypi_default")))
+            full = driver_cuda is None or cuda <= driver_cuda
+            return (Version(str(row["torch"])), full, bool(row.get("pypi_default")), cuda)
+
+        rows.sort(key=preference, reverse=True)
+        out = []
+        for row in rows:
+            version = str(row["torch"])
+            if (spec and not satisfies(version, spec)) or Version(version).is_prerelease:
+                continue
+            if self.target.gpu and row["variant"] == "cpu":
+                continue  # rejected by no-cuda-build anyway; skipping keeps explanations short
+            out.append(Choice("torch", f"{version}+{row['variant']}", row, self._torch_family(row),
+                              preinstalled=bool(keep)))
+        return out
+
+    def _torch_family(self, row: Mapping[str, Any]) -> tuple[Candidate, ...]:
+        variant = str(row["variant"])
+        label = "" if row.get("pypi_default") else f"+{variant}"
+        family = [torch_candidate(row, self.host, self.target, True)]
+        if row.get("torchaudio"):
+            family.append(torchaudio_candidate(f"{row['torchaudio']}{label}", self.host, self.target, True))
+        if row.get("torchvision") and (self.host.package("torchvision") or self.request.workload == "whisperx"):
+            family.append(torchvision_candidate(f"{row['torchvision']}{label}", self.host, self.target, True))
+        return tuple(family)
+
+    def _torchcodec_domain(self, chosen: Mapping[str, Choice], spec: str) -> list[Choice]:
+        wanted = [c.row.get("torchcodec") for c in chosen.values() if c.row and c.row.get("torchcodec")]
+        if not wanted and not spec:
+            return [Choice("torchcodec", "", None, ())]  # not needed by the chosen stack
+        rows = sorted(matrices.load("torchcodec"), key=lambda r: Version(str(r["version"])), reverse=True)
+        out = []
+        for row in rows:
+            version = str(row["version"])
+            if any(not satisfies(version, str(w)) for w in wanted) or (spec and not satisfies(version, spec)):
+                continue
+            if not row.get("torch"):
+                continue  # its torch pairing is not evidenced: never plan a guess
+            out.append(Choice("torchcodec", version, row,
+                              (BUILDERS["torchcodec"](version, self.host, self.target, True),)))
+        return out
+
+    # ------------------------------------------------------------------ search
+
+    def solve(self) -> Solution:
+        chosen: dict[str, Choice] = {}
+        if self._search(0, chosen):
+            return self._solution(chosen)
+        raise NoSolution(self)
+
+    def _search(self, depth: int, chosen: dict[str, Choice]) -> bool:
+        if depth == len(self.variables):
+            return True
+        variable = self.variables[depth]
+        for choice in self.domain(variable, chosen):
+            chosen[variable] = choice
+            if self._known_bad(chosen, variable):
+                del chosen[variable]
+                continue
+            result = self.evaluate(chosen)
+            if result.ok:
+                if self._search(depth + 1, chosen):
+                    return True
+            else:
+                self._learn(chosen, variable, result.errors)
+            del chosen[variable]
+        return False
+
+    def _known_bad(self, chosen: Mapping[str, Choice], variable: str) -> bool:
+        return any(variable in nogood and all(v in chosen and chosen[v].version == ver for v, ver in nogood.items())
+                   for nogood in self.nogoods)
+
+    def _learn(self, chosen: Mapping[str, Choice], variable: str, errors: list[Finding]) -> None:
+        self.rejections.append(Rejection(variable, chosen[variable].version, errors))
+        culprits = {self._variable_of(name) for finding in errors[:1] for name in finding.culprits}
+        nogood = {v: chosen[v].version for v in culprits if v in chosen}
+        nogood.setdefault(variable, chosen[variable].version)
+        self.nogoods.append(nogood)
+
+    def _variable_of(self, name: str) -> str:
+        name = name.removeprefix("pkg:")
+        if name in DERIVED_FROM_TORCH:
+            return "torch"
+        if name.startswith("nvidia-"):
+            return "ctranslate2"
+        if name.startswith("hf:") or name == "huggingface-hub":
+            return "pyannote-audio"
+        return name
+
+    def evaluate(self, chosen: Mapping[str, Choice]) -> CheckResult:
+        extras, env = self.extras(chosen)
+        stack = [*self.fixed, *(c for choice in chosen.values() for c in choice.candidates), *extras]
+        return check(stack, self._host_with_env(env), self._settled(set(chosen)))
+
+    def _settled(self, decided: set[str]) -> Callable[[str], bool]:
+        """Which capabilities the partial stack has decided; requirements on others wait."""
+
+        def settled(capability: str) -> bool:
+            if capability.startswith("lib:"):
+                return all(v in decided for v in ("torch", "ctranslate2") if v in self.variables)
+            if capability.startswith(("api:torchaudio", "torch-variant")):
+                return "torch" in decided or "torch" not in self.variables
+            if capability.startswith("hf:"):
+                return "pyannote-audio" in decided
+            if capability.startswith("pkg:"):
+                name = capability[4:]
+                owner = "torch" if name in DERIVED_FROM_TORCH else name
+                # A package outside the workload is the lock step's business: not decided here.
+                return owner in decided
+            return True
+
+        return settled
+
+    def _host_with_env(self, env: Mapping[str, str]) -> Host:
+        return with_library_path(self.host, env.get("LD_LIBRARY_PATH", ""))
+
+    # ------------------------------------------------------------------ pathway B: libraries from pip
+
+    def extras(self, chosen: Mapping[str, Choice]) -> tuple[list[Candidate], dict[str, str]]:
+        """Under pathway B, the nvidia-* wheels ctranslate2 needs beyond torch's, and the loader path."""
+        ct2 = chosen.get("ctranslate2")
+        if self.pathway != "B" or not self.target.gpu or ct2 is None or ct2.row is None:
+            return [], {}
+        if "torch" in self.variables and "torch" not in chosen:
+            return [], {}
+        torch = chosen.get("torch")
+        torch_libs = {p.capability[4:]: p for c in (torch.candidates[:1] if torch else ()) for p in c.provides
+                      if p.capability.startswith("lib:")}
+        cuda_major = int(ct2.row.get("cuda_major") or 0)
+        needs = {"cublas": cuda_major, "cudnn": int(ct2.row.get("cudnn_major") or 0)}
+        extras: list[Candidate] = []
+        dirs: list[str] = []
+        for lib, major in needs.items():
+            if not major or not cuda_major:
+                continue
+            have = torch_libs.get(lib)
+            if have and have.detail.get("major") == str(major) and have.detail.get("cuda_major") == str(cuda_major):
+                dirs.append(f"{SITE}/{PIP_LIB_DIRS[lib]}")
+                continue
+            wheel = pip_library_wheel(lib, major, cuda_major)
+            if wheel is None:
+                continue
+            package, version = wheel
+            if have and have.detail.get("package") == package:
+                continue  # one environment holds one version of a wheel: torch's wins, check explains
+            path = f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"
+            extras.append(candidate(package, version, [Provide(f"lib:{lib}", version, {
+                "origin": "pip", "major": str(major), "package": package, "cuda_major": str(cuda_major),
+                "path": path})], [], f"matrices/torch.toml pins {package}=={version}"))
+            dirs.append(f"{SITE}/{PIP_LIB_DIRS[lib]}")
+        env = {"LD_LIBRARY_PATH": ":".join(dict.fromkeys(dirs))} if dirs else {}
+        return extras, env
+
+    def _solution(self, chosen: dict[str, Choice]) -> Solution:
+        extras, env = self.extras(chosen)
+        result = self.evaluate(chosen)
+        return Solution(self.host, self.request, self.python, self.pathway, self.target, self.fixed, dict(chosen),
+                        extras, env, result, self.rejections, self.notes)
+
+
+def with_library_path(host: Host, dirs: str) -> Host:
+    """The host as the planned environment sees it: `dirs` first on LD_LIBRARY_PATH.
+
+    The probe's loader records describe the current environment, not the planned one, so they
+    are dropped and the loader search is derived from the planned paths instead.
+    """
+    if not dirs:
+        return replace(host, loader=None)
+    existing = host.env.get("LD_LIBRARY_PATH")
+    env = {**host.env, "LD_LIBRARY_PATH": f"{dirs}:{existing}" if existing else dirs}
+    return replace(host, env=env, loader=None)
+
+
+def pip_library_wheel(lib: str, major: int, cuda_major: int) -> tuple[str, str] | None:
+    """The newest nvidia-* wheel pin any torch build uses for this library, major and CUDA major."""
+    best: tuple[Version, str, str] | None = None
+    for row in torch_rows():
+        if row.get("cuda_major") != cuda_major or not row.get(lib):
+            continue
+        row_major = int(row.get(f"{lib}_major") or (cuda_major if lib == "cublas" else 0))
+        if row_major != major:
+            continue
+        version = str(row[lib])
+        if best is None or Version(version) > best[0]:
+            best = (Version(version), str(row.get(f"{lib}_package")), version)
+    return (best[1], best[2]) if best else None
+
+
+class NoSolution(EnvsolveError):
+    """No stack passes; carries the planner so the explanation can be built in layers."""
+
+    exit_code = 1
+
+    def __init__(self, planner: Planner) -> None:
+        from envsolve.resolver.explain import explain_failure
+
+        self.planner = planner
+        text, hint = explain_failure(planner)
+        super().__init__("no-consistent-stack", text, hint=hint, exit_code=1)
+
