@@ -105,8 +105,15 @@ def linux_wheels(files: list[dict[str, Any]]) -> list[Wheel]:
         abi = next(iter(tags)).abi
         glibc = min((g for g, _ in floors), key=Version)
         out.append(
-            Wheel(f["filename"], file_url(f["url"]), f["digests"].get("sha256", ""), floors[0][1],
-                  f"3.{pys.pop()[3:]}", abi.endswith("t"), glibc)
+            Wheel(
+                f["filename"],
+                file_url(f["url"]),
+                f["digests"].get("sha256", ""),
+                floors[0][1],
+                f"3.{pys.pop()[3:]}",
+                abi.endswith("t"),
+                glibc,
+            )
         )
     return out
 
@@ -210,13 +217,14 @@ def cudnn_needs(elves: list[ElfInfo]) -> tuple[int, list[str]]:
         raise SystemExit(f"cannot tell the cuDNN major from {sorted(names)}")
     major = majors.pop()
     host: set[str] = set()
-    for s in names:
+    for s in names - {e.name for e in elves}:
         if shims and re.fullmatch(r"libcudnn\.so(\.\d+)*", s):
             continue  # the loader itself is bundled
         if s.endswith(".so") and any(e.version_format for e in shims):
             s = f"{s}.{major}"  # the cuDNN 9 loader appends its own version at run time
         host.add(s)
     return major, sorted(host)
+
 
 NAME = "ctranslate2"
 FIRST = Version("3.10")
@@ -304,13 +312,16 @@ def _gpu_facts(version: str, elves: list[ElfInfo]) -> dict[str, Any]:
     row["cudnn_major"] = major
     row["cudnn_sonames"] = sonames or None
     row["execstack"] = core.execstack
-    row["bundled"] = sorted(e.base for e in elves if e is not core) or None
+    row["bundled"] = sorted(e.base for e in elves if e is not core) or None  # auditwheel-grafted
     row["cudart"] = "static" if core.cudart_static else None
     cudart = sorted(s for s in core.strings | set(core.needed) if s.startswith("libcudart.so"))
     if cudart:
         row["cudart"] = cudart[0]
-    own = {e.soname for e in elves} | set(core.needed)
-    row["dlopen"] = sorted(s for s in core.strings if s not in own and s != core.soname) or None
+    bundled = [e.base for e in elves if e is not core]
+    row["dlopen"] = (
+        sorted(s for s in core.strings - set(core.needed) if not any(b == s or b.startswith(s + ".") for b in bundled))
+        or None
+    )
     cubins = sorted({sm for kind, sm, _ in core.fatbin if kind == 2})
     ptx = sorted({sm for kind, sm, _ in core.fatbin if kind == 1})
     isa = sorted({f"{ma}.{mi}" for kind, _, (ma, mi) in core.fatbin if kind == 1}, key=Version)
@@ -364,14 +375,13 @@ def derive(today: str, old: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         row["checked"] = (
             f"scripts/derive_ctranslate2.py downloaded the wheels from PyPI on {today} (sha256 "
             "verified) and read DT_NEEDED, dlopen strings, PT_GNU_STACK, GLIBC versions and "
-            ".nv_fatbin from the ELF"
-            + ("; CUDA toolkit read from the build script at the tag" if cur else "")
+            ".nv_fatbin from the ELF" + ("; CUDA toolkit read from the build script at the tag" if cur else "")
         )
-        rows.append(_keep_checked(row, old.get(vs)))
+        rows.append(keep_checked(row, old.get(vs)))
     return rows
 
 
-def _pick(wheels: list[Any]) -> Any:
+def _pick(wheels: list[Wheel]) -> Wheel:
     """cp311 if present, else the newest non-free-threaded CPython wheel."""
     regular = [w for w in wheels if not w.freethreaded] or wheels
     for w in regular:
@@ -388,8 +398,10 @@ def _glibc_symbols(elves: list[ElfInfo]) -> str | None:
 def _note(version: str, row: dict[str, Any]) -> str | None:
     parts: list[str] = []
     major = row.get("cudnn_major")
+    cur = CURATED.get(version)
     if major == 0:
-        parts.append("links and dlopens no cuDNN (build script: -DWITH_CUDNN=OFF)")
+        off = " (build script: -DWITH_CUDNN=OFF)" if cur and cur[1][2] == "OFF" else ""
+        parts.append(f"links and dlopens no cuDNN{off}")
     elif major == 9:
         parts.append(
             "bundled cuDNN 9 loader dlopens its sub-libraries as '<name>.so.%d[.%d[.%d]]' "
@@ -398,21 +410,15 @@ def _note(version: str, row: dict[str, Any]) -> str | None:
     elif major == 8:
         parts.append("bundled cuDNN 8 loader dlopens the host's libcudnn_*_infer/train.so.8")
     if row.get("execstack"):
-        parts.append(
-            "PT_GNU_STACK is RWE: glibc >= 2.41 refuses to dlopen it "
-            "('cannot enable executable stack')"
-        )
+        parts.append("PT_GNU_STACK is RWE: glibc >= 2.41 refuses to dlopen it ('cannot enable executable stack')")
     if row.get("cuda_major") and "cuda" not in row and row.get("ptx_isa"):
-        parts.append(
-            f"build script for this tag not available; the fatbin's PTX is ISA {row['ptx_isa']}"
-        )
-    cur = CURATED.get(version)
+        parts.append(f"build script for this tag not available; the fatbin's PTX is ISA {row['ptx_isa']}")
     if cur:
         parts.append(f"built with nvcc {cur[1][0]}, cuDNN devel {cur[1][1]}, WITH_CUDNN={cur[1][2]}")
     return "; ".join(parts) or None
 
 
-def _keep_checked(row: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+def keep_checked(row: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
     """Keep the committed `checked` when every other fact is unchanged, so --check is stable."""
     if old is None or "checked" not in old:
         return row
@@ -422,8 +428,9 @@ def _keep_checked(row: dict[str, Any], old: dict[str, Any] | None) -> dict[str, 
     return row
 
 
-def _old_rows() -> dict[str, dict[str, Any]]:
-    path = MATRICES / f"{NAME}.toml"
+def old_rows(name: str) -> dict[str, dict[str, Any]]:
+    """The rows of the committed matrices/<name>.toml by version ({} if there is none)."""
+    path = MATRICES / f"{name}.toml"
     if not path.exists():
         return {}
     with path.open("rb") as fh:
@@ -444,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="report drift instead of writing")
     args = ap.parse_args(argv)
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
-    rows = derive(today, _old_rows())
+    rows = derive(today, old_rows(NAME))
     text = render_matrix(
         NAME,
         "ctranslate2: CUDA, cuDNN, execstack and glibc needs of each PyPI release",
