@@ -177,7 +177,8 @@ def _evaluate_library(
     finding: Callable[..., Finding],
 ) -> Finding | None:
     base = require.code.removesuffix("-missing")
-    owners = [p.detail.get("owner", "") for p in providers]
+    # Whoever could provide this library shares the blame, even when nothing provides it yet.
+    owners = [p.detail.get("owner", "") for p in providers] + [require.capability]
     finding = functools.partial(finding, culprits=owners)
     same_major = [p for p in providers if _major(p) == need.major and _same_cuda(p, need)]
     others = [p for p in providers if _major(p) != need.major]

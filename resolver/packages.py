@@ -63,7 +63,8 @@ def torch_candidate(row: Mapping[str, Any], host: Host | None, target: Target, p
                 "path": f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"}))
     if target.gpu:
         requires += driver_rule(f"torch {row['torch']}+{variant}", int(row["cuda_major"]), row.get("cuda"), src)
-        requires += arch_rule(f"torch {row['torch']}+{variant}", row.get("arch"), row.get("ptx"), host, src)
+        requires += arch_rule(f"torch {row['torch']}+{variant}", row.get("arch"), row.get("ptx"), host, src,
+                              cuda_major=int(row["cuda_major"]))
         if row.get("cudnn_major"):
             requires.append(library_rule("torch", "cudnn", int(row["cudnn_major"]), "torch", src,
                                          min_version=_major_minor(row.get("cudnn"))))
@@ -123,6 +124,15 @@ def torchcodec_candidate(version: str, host: Host | None, target: Target, pip_li
         return candidate("torchcodec", version, provides, [], "not in matrices/torchcodec.toml")
     src = _src(row)
     requires = family_rule("torchcodec", torch_spec(str(row["torch"])), None, src) if row.get("torch") else []
+    if row.get("cuda_major"):
+        # PyPI's torchcodec 0.11.0 and >= 0.14.0 are +cu130 builds: they need a CUDA 13 torch.
+        variants = tuple(sorted({str(r["variant"]) for r in torch_rows()
+                                 if str(r["variant"]).startswith(f"cu{row['cuda_major']}")}))
+        requires.append(Require("torch-variant", "torch-family-mismatch",
+                                f"torchcodec {version} from PyPI is a CUDA {row['cuda_major']} build", src,
+                                allowed=variants, fix="Install the torchcodec built for the installed torch's "
+                                "variant (PyTorch index: pip install torchcodec --index-url "
+                                "https://download.pytorch.org/whl/<variant>), or let `envsolve plan` choose."))
     majors = tuple(str(m) for m in row.get("ffmpeg_majors", []))
     if majors:
         requires.append(Require("ffmpeg-libs", "ffmpeg-libs-missing",
@@ -163,30 +173,40 @@ def ctranslate2_candidate(version: str, host: Host | None, target: Target, pip_l
     if row.get("glibc_min"):
         requires.append(Require("glibc", "glibc-too-old", f"{name} wheels need glibc >= {row['glibc_min']}", src,
                                 spec=f">={row['glibc_min']}", fix="Use an older ctranslate2 or a newer OS."))
-    if target.gpu:
-        cuda_platforms = tuple(row.get("cuda_platforms", ()))
+    cuda_platforms = tuple(row.get("cuda_platforms", ()))
+    if target.gpu and not runs_on_gpu(row, host):
+        # PyPI's aarch64 ctranslate2 is CPU-only: the stack still works, ASR just runs on the CPU.
         requires.append(Require("arch", "no-cuda-build",
-                                f"{name} has CUDA wheels only for {', '.join(cuda_platforms) or 'no platform'}",
-                                src, allowed=cuda_platforms, fix="Run on x86_64 or build CTranslate2 from source "
-                                "with CUDA for this architecture."))
+                                f"{name} has CUDA wheels only for {', '.join(cuda_platforms) or 'no platform'}; "
+                                "faster-whisper runs on the CPU here", src, allowed=cuda_platforms,
+                                severity="warning", fix="Accept CPU transcription (int8), or build CTranslate2 "
+                                "from source with CUDA for this architecture."))
+    elif target.gpu:
         if row.get("cuda_major"):
             major = int(row["cuda_major"])
             requires += driver_rule(name, major, row.get("cuda"), src)
             requires.append(library_rule("ctranslate2", "cublas", major, "ld", src))
             ptx = (row.get("ptx_arch") or [None])[-1]
-            requires += arch_rule(name, row.get("arch"), ptx, host, src, jit_cuda=ptx_cuda(row.get("ptx_isa")))
+            requires += arch_rule(name, row.get("arch"), ptx, host, src, jit_cuda=ptx_cuda(row.get("ptx_isa")),
+                                  cuda_major=major)
         cudnn = int(row.get("cudnn_major") or 0)
         if cudnn:
             requires.append(library_rule("ctranslate2", "cudnn", cudnn, "ld", src,
                                          cuda_major=int(row["cuda_major"]) if row.get("cuda_major") else None))
         if target.compute_type:
             requires += compute_type_rule(target.compute_type)
-    else:
-        platforms = tuple(row.get("cuda_platforms", ())) + tuple(row.get("cpu_platforms", ()))
+    if not target.gpu or not runs_on_gpu(row, host):
+        platforms = cuda_platforms + tuple(row.get("cpu_platforms", ()))
         if platforms:
             requires.append(Require("arch", "no-build-for-platform", f"{name} has wheels for {', '.join(platforms)}",
                                     src, allowed=platforms, fix="Pick another machine architecture."))
     return candidate("ctranslate2", version, provides, requires, src)
+
+
+def runs_on_gpu(row: Mapping[str, Any], host: Host | None) -> bool:
+    """Does this ctranslate2 release have a CUDA wheel for the host's architecture (unknown: assume so)?"""
+    arch = host.os.arch if host else None
+    return arch is None or arch in row.get("cuda_platforms", ())
 
 
 def compute_type_rule(compute_type: str) -> list[Require]:
@@ -279,17 +299,21 @@ def onnxruntime_gpu_candidate(version: str, host: Host | None, target: Target, p
 
 
 def nvidia_library_candidate(dist: str, version: str) -> Candidate | None:
-    """nvidia-cudnn-cu12 9.1.0.70 and friends: pip-installed libraries under site-packages/nvidia."""
-    for lib, folder in PIP_LIB_DIRS.items():
-        prefix = f"nvidia-{lib}-cu" if lib != "cudart" else "nvidia-cuda-runtime-cu"
-        if dist.startswith(prefix):
-            major = version.split(".")[0]
-            if lib == "cudart" or lib == "cublas":
-                major = dist.removeprefix(prefix)
-            cuda_major = dist.rsplit("-cu", 1)[-1]
-            return candidate(dist, version, [Provide(f"lib:{lib}", version, {
-                "origin": "pip", "major": major, "package": dist, "cuda_major": cuda_major,
-                "path": f"{SITE}/{folder}/lib{lib}.so.{major}"})], [], f"{dist} wheel layout")
+    """nvidia-cudnn-cu12 9.1.0.70, nvidia-cublas-cu12 12.4.5.8, nvidia-cublas 13.0.0.19 (CUDA 13 naming).
+
+    cuDNN's soname major is its own version's major; the CUDA libraries' is the CUDA major, which
+    the -cuNN suffix names, or for CUDA 13's unsuffixed wheels the version itself.
+    """
+    names = {"cudnn": "nvidia-cudnn", "cublas": "nvidia-cublas", "cudart": "nvidia-cuda-runtime"}
+    for lib, stem in names.items():
+        if dist != stem and not dist.startswith(f"{stem}-cu"):
+            continue
+        suffix = dist.removeprefix(stem).removeprefix("-cu")
+        cuda_major = suffix or version.split(".")[0]
+        major = version.split(".")[0] if lib == "cudnn" else cuda_major
+        return candidate(dist, version, [Provide(f"lib:{lib}", version, {
+            "origin": "pip", "major": major, "package": dist, "cuda_major": cuda_major,
+            "path": f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"})], [], f"{dist} wheel layout")
     return None
 
 
@@ -311,12 +335,14 @@ def installed_candidates(host: Host, target: Target) -> list[Candidate]:
     """Candidates for every package the host has installed (the doctor direction)."""
     packages = host.packages or {}
     pip_lib_files = {lib.path for lib in host.libraries or () if lib.origin == "pip"}
+    # torch's nvidia-* wheels are packages of their own; when the snapshot names none of them (a
+    # hand-written one), torch from pip is taken to have brought the ones it pins.
+    torch_brings_libs = not pip_lib_files and not any(d.startswith("nvidia-") for d in packages)
     out: list[Candidate] = []
     for dist, version in sorted(packages.items()):
         dist = normalize(dist)
         if dist in BUILDERS:
-            # torch's nvidia-* wheels are their own packages here, so torch provides no libraries.
-            out.append(BUILDERS[dist](version, host, target, False))
+            out.append(BUILDERS[dist](version, host, target, torch_brings_libs))
         elif dist == "onnxruntime":
             out.append(candidate("onnxruntime", version, [Provide("pkg:onnxruntime", version)], []))
         elif dist.startswith("nvidia-") and not pip_lib_files:

@@ -14,6 +14,7 @@ from envsolve.resolver import matrices
 from envsolve.resolver.check import LoaderView, satisfies
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Finding
+from envsolve.resolver.packages import runs_on_gpu
 from envsolve.resolver.planner import NoSolution, Planner, Solution, with_library_path
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
@@ -128,6 +129,10 @@ def _assemble(solution: Solution) -> Plan:
         first = rejection.findings[0]
         rejected.setdefault(rejection.variable, []).append(
             {"version": rejection.version, "code": first.code, "why": f"{first.subject}: {first.message}"})
+    for variable, entries in rejected.items():
+        # Every distinct reason first (newest version for each), then the rest in search order.
+        firsts = list({e["code"]: e for e in reversed(entries)}.values())[::-1]
+        rejected[variable] = firsts + [e for e in entries if e not in firsts]
     for variable, choice in solution.choices.items():
         if choice.row is None or not choice.version:
             continue
@@ -141,7 +146,7 @@ def _assemble(solution: Solution) -> Plan:
                             source=_src(choice.row)))
             rule, why = "newest-consistent", f"the newest {variable} every rule accepts"
         decisions.append(Decision(variable, choice.version, rule, why, _src(choice.row),
-                                  rejected.get(variable, [])[:5]))
+                                  rejected.get(variable, [])[:12]))
     for extra in solution.extras:
         pins.append(Pin(extra.name, extra.version, why="ctranslate2 loads this library and torch does not bring "
                         "it (pathway B)", source=extra.source))
@@ -219,7 +224,8 @@ def _library_sources(solution: Solution) -> list[dict[str, str]]:
 
 def default_compute_type(solution: Solution) -> str:
     """float16 on GPUs with tensor cores, int8_float32 on Pascal 6.1, float32 below; int8 on CPU."""
-    if not solution.target.gpu:
+    ct2 = solution.choices.get("ctranslate2")
+    if not solution.target.gpu or (ct2 and ct2.row and not runs_on_gpu(ct2.row, solution.host)):
         return "int8"
     if solution.target.compute_type:
         return solution.target.compute_type

@@ -38,6 +38,9 @@ from envsolve.errors import EnvsolveError
 
 PREINSTALLING_PLATFORMS = ("colab", "kaggle")
 DERIVED_FROM_TORCH = ("torchaudio", "torchvision", "torch-variant")
+CUDA_LIBRARIES = ("lib:cudnn", "lib:cublas", "lib:cudart", "lib:nccl")
+HOST_CAPABILITIES = ("python", "arch", "glibc", "cuda-driver", "driver", "compute-capability", "ffmpeg-libs",
+                     "libraries-listed")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ class Planner:
 
     def _fixed_candidates(self) -> list[Candidate]:
         out = [c for c in host_candidates(self.host) if c.name != "host:python"]
+        if self.pathway == "B":
+            # B is self-contained: the host's CUDA libraries neither satisfy nor shadow anything in it.
+            out = [c for c in out if not any(p.capability in CUDA_LIBRARIES for p in c.provides)]
         out.append(candidate("host:python", self.python, [Provide("python", self.python)], [], fixed=True))
         if self.target.gpu:
             out.append(candidate("request", self.request.device, [], [Require(
@@ -197,48 +203,77 @@ class Planner:
 
     def solve(self) -> Solution:
         chosen: dict[str, Choice] = {}
-        if self._search(0, chosen):
+        if self._search(0, chosen) is None:
             return self._solution(chosen)
         raise NoSolution(self)
 
-    def _search(self, depth: int, chosen: dict[str, Choice]) -> bool:
+    def _search(self, depth: int, chosen: dict[str, Choice]) -> set[str] | None:
+        """Conflict-directed backjumping: None on success, else the variables to blame.
+
+        When every value of a variable fails because of choices made for some earlier variables only,
+        the variables in between are not retried (their other values cannot help).
+        """
         if depth == len(self.variables):
-            return True
+            return None
         variable = self.variables[depth]
-        for choice in self.domain(variable, chosen):
+        conflict: set[str] = set()
+        domain = self.domain(variable, chosen)
+        if not domain:
+            return set(chosen)  # the domain may depend on any earlier choice
+        for choice in domain:
             chosen[variable] = choice
-            if self._known_bad(chosen, variable):
+            blamed = self._known_bad(chosen, variable)
+            if blamed is None:
+                result = self.evaluate(chosen)
+                if not result.ok:
+                    blamed = self._learn(chosen, variable, result.errors)
+            if blamed is not None:
+                conflict |= blamed - {variable}
                 del chosen[variable]
                 continue
-            result = self.evaluate(chosen)
-            if result.ok:
-                if self._search(depth + 1, chosen):
-                    return True
-            else:
-                self._learn(chosen, variable, result.errors)
+            below = self._search(depth + 1, chosen)
             del chosen[variable]
-        return False
+            if below is None:
+                chosen[variable] = choice
+                return None
+            if variable not in below:
+                return below  # this variable is not to blame: jump over it
+            conflict |= below - {variable}
+        return conflict
 
-    def _known_bad(self, chosen: Mapping[str, Choice], variable: str) -> bool:
-        return any(variable in nogood and all(v in chosen and chosen[v].version == ver for v, ver in nogood.items())
-                   for nogood in self.nogoods)
+    def _known_bad(self, chosen: Mapping[str, Choice], variable: str) -> set[str] | None:
+        for nogood in self.nogoods:
+            if variable in nogood and all(v in chosen and chosen[v].version == ver for v, ver in nogood.items()):
+                return set(nogood)
+        return None
 
-    def _learn(self, chosen: Mapping[str, Choice], variable: str, errors: list[Finding]) -> None:
+    def _learn(self, chosen: Mapping[str, Choice], variable: str, errors: list[Finding]) -> set[str]:
+        """Record why this choice failed; returns the variables of the learned no-good."""
         self.rejections.append(Rejection(variable, chosen[variable].version, errors))
-        culprits = {self._variable_of(name) for finding in errors[:1] for name in finding.culprits}
-        nogood = {v: chosen[v].version for v in culprits if v in chosen}
-        nogood.setdefault(variable, chosen[variable].version)
+        blamed: set[str] = {variable}
+        for name in errors[0].culprits:
+            owners = self._variables_of(name)
+            if owners is None:
+                blamed = set(chosen)  # a culprit we cannot place: blame everything (always correct)
+                break
+            blamed |= owners
+        nogood = {v: chosen[v].version for v in blamed if v in chosen}
         self.nogoods.append(nogood)
+        return set(nogood)
 
-    def _variable_of(self, name: str) -> str:
+    def _variables_of(self, name: str) -> set[str] | None:
+        """The search variables a culprit depends on (empty for host facts); None if unknown."""
+        if name.startswith(("host:", "request")) or name in HOST_CAPABILITIES or not name:
+            return set()
         name = name.removeprefix("pkg:")
-        if name in DERIVED_FROM_TORCH:
-            return "torch"
-        if name.startswith("nvidia-"):
-            return "ctranslate2"
+        if name in DERIVED_FROM_TORCH or name.startswith(("api:torchaudio", "torch-variant")):
+            return {"torch"}
+        if name.startswith(("nvidia-", "lib:")):
+            # Libraries come from torch's wheels and, under pathway B, the extras ctranslate2 adds.
+            return {"torch", "ctranslate2"} & set(self.variables)
         if name.startswith("hf:") or name == "huggingface-hub":
-            return "pyannote-audio"
-        return name
+            return {"pyannote-audio"}
+        return {name} if name in self.variables else None
 
     def evaluate(self, chosen: Mapping[str, Choice]) -> CheckResult:
         extras, env = self.extras(chosen)
@@ -265,7 +300,9 @@ class Planner:
         return settled
 
     def _host_with_env(self, env: Mapping[str, str]) -> Host:
-        return with_library_path(self.host, env.get("LD_LIBRARY_PATH", ""))
+        host = replace(self.host, env={k: v for k, v in self.host.env.items() if k != "LD_LIBRARY_PATH"}) \
+            if self.pathway == "B" else self.host
+        return with_library_path(host, env.get("LD_LIBRARY_PATH", ""))
 
     # ------------------------------------------------------------------ pathway B: libraries from pip
 
@@ -294,8 +331,10 @@ class Planner:
             if wheel is None:
                 continue
             package, version = wheel
-            if have and have.detail.get("package") == package:
-                continue  # one environment holds one version of a wheel: torch's wins, check explains
+            if have and _same_folder(have.detail.get("package", ""), package):
+                # One environment holds one version of a wheel, and nvidia-<lib>-cu11/-cu12 share the
+                # site-packages/nvidia/<lib> folder: torch's wheel stays, and the check explains the gap.
+                continue
             path = f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"
             extras.append(candidate(package, version, [Provide(f"lib:{lib}", version, {
                 "origin": "pip", "major": str(major), "package": package, "cuda_major": str(cuda_major),
@@ -309,6 +348,13 @@ class Planner:
         result = self.evaluate(chosen)
         return Solution(self.host, self.request, self.python, self.pathway, self.target, self.fixed, dict(chosen),
                         extras, env, result, self.rejections, self.notes)
+
+
+def _same_folder(a: str, b: str) -> bool:
+    """Do two nvidia-* library wheels install into the same folder? (cu11/cu12 share nvidia/<lib>.)"""
+    def stem(package: str) -> str:
+        return package.rsplit("-cu", 1)[0] if package.rsplit("-cu", 1)[-1] in ("11", "12") else package
+    return bool(a) and stem(a) == stem(b)
 
 
 def with_library_path(host: Host, dirs: str) -> Host:

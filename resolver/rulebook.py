@@ -212,14 +212,16 @@ def driver_rule(name: str, cuda_major: int, cuda: str | None, source: str) -> li
 
 
 def arch_rule(name: str, archs: Iterable[str] | None, ptx: str | None, host: Host | None,
-              source: str, jit_cuda: str | None = None) -> list[Require]:
+              source: str, jit_cuda: str | None = None, cuda_major: int | None = None) -> list[Require]:
     """No kernels for a GPU's compute capability -> gpu-arch-unsupported, for every GPU.
 
     A GPU served only by the PTX (no matching SASS) runs after the driver JIT-compiles it, which
     needs a driver for at least the CUDA release that emitted the PTX (`jit_cuda`).
     """
-    if not archs or host is None or not host.gpus:
+    if host is None or not host.gpus:
         return []
+    if not archs:
+        return _cuda_range_rule(name, cuda_major, host, source)
     archs = list(archs)
     ccs = {g.compute_capability or gpu_cc(g.name) for g in host.gpus}
     allowed = tuple(cc for cc in ccs if cc and compatible_archs(archs, ptx, cc))
@@ -236,6 +238,18 @@ def arch_rule(name: str, archs: Iterable[str] | None, ptx: str | None, host: Hos
                              spec=f">={jit_cuda}", fix=f"Upgrade the NVIDIA driver to one for CUDA >= {jit_cuda}, "
                              "or pick a build with kernels for this GPU."))
     return rules
+
+
+def _cuda_range_rule(name: str, cuda_major: int | None, host: Host, source: str) -> list[Require]:
+    """No arch list recorded for a build: at least the CUDA major's oldest supported GPU must hold."""
+    row = matrices.load("cuda_arch").one(cuda_major=cuda_major) if cuda_major else None
+    if row is None:
+        return []
+    minimum = str(row["min_cc"])
+    return [Require("compute-capability", "gpu-arch-unsupported",
+                    f"{name} is a CUDA {cuda_major} build, and CUDA {cuda_major} supports compute capability "
+                    f">= {minimum} only", _src(row), spec=f">={minimum}", every=True,
+                    fix="Pick a build of an older CUDA major for this GPU (`envsolve plan` does this).")]
 
 
 def library_rule(name: str, lib: str, major: int, search: str, source: str,
@@ -271,8 +285,8 @@ def spec_rule(name: str, dependency: str, spec: str | None, source: str,
     if not spec:
         return []
     return [Require(f"pkg:{normalize(dependency)}", code, f"{name} requires {dependency}{spec}", source,
-                    spec=spec, absent="fail", fix=f"pip install \"{dependency}{spec}\" (or let `envsolve plan` choose a set "
-                    "that agrees).")]
+                    spec=spec, absent="fail",
+                    fix=f"pip install \"{dependency}{spec}\" (or let `envsolve plan` choose a set that agrees).")]
 
 
 def _pythons(row: Mapping[str, Any]) -> list[str] | None:

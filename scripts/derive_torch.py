@@ -247,7 +247,10 @@ def nvidia_pins(reqs: list[Requirement], machine: str, python: str) -> dict[str,
 
 
 def companions(pypi: PyPI, name: str) -> dict[Version, tuple[str, str]]:
-    """torch version -> (highest <name> release whose Linux x86_64 wheel pins torch==that or names it as lower bound, wheel URL)."""
+    """torch version -> (highest <name> release pairing with it, evidence URL).
+
+    A release pairs with torch X when its Linux x86_64 wheel pins torch==X, or names X as lower bound.
+    """
     out: dict[Version, tuple[str, str]] = {}
     latest, latest_requires = pypi.latest_requires(name)
     for ver, files in sorted(pypi.releases(name).items()):

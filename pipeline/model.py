@@ -1,0 +1,279 @@
+"""The pipeline's data: words, segments, diarization turns and the transcript that holds them.
+
+Plain frozen dataclasses with no third-party imports, so the attribution and the writers can be
+imported and tested where torch and faster-whisper are absent. Times are seconds from the start
+of the audio, as floats, exactly as faster-whisper and pyannote report them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from envsolve.errors import EnvsolveError
+
+__all__ = [
+    "SCHEMA",
+    "Segment",
+    "Transcript",
+    "Turn",
+    "Word",
+    "transcript_from_dict",
+    "transcript_from_json",
+    "transcript_to_dict",
+    "transcript_to_json",
+    "turn_from_dict",
+    "turn_to_dict",
+]
+
+# Written into every JSON transcript so that a later reader can refuse a shape it does not know.
+SCHEMA = "envsolve.transcript/1"
+
+_T = TypeVar("_T")
+
+
+def _check_span(kind: str, start: float, end: float) -> None:
+    # A NaN or a reversed span would silently break the sorted sweep in attribution; refuse it here.
+    # One chained comparison (false for NaN) because this runs for every word of a 10-hour file.
+    if not -math.inf < start <= end < math.inf:
+        finite = math.isfinite(start) and math.isfinite(end)
+        problem = "ends before it starts" if finite else "times must be finite"
+        raise ValueError(f"{kind} {problem}: start={start!r} end={end!r}")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word; `text` keeps Whisper's leading space so that words join back into text."""
+
+    start: float
+    end: float
+    text: str
+    probability: float | None = None
+    speaker: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_span("word", self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of text, as Whisper cut it or as attribution split it at a speaker change."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    speaker: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_span("segment", self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One diarization turn: `speaker` talks from `start` to `end`. Turns may overlap each other."""
+
+    start: float
+    end: float
+    speaker: str
+
+    def __post_init__(self) -> None:
+        _check_span("turn", self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A whole file's result, with what produced it (model, library versions, per-stage timings)."""
+
+    segments: tuple[Segment, ...]
+    language: str | None = None
+    language_probability: float | None = None
+    duration: float = 0.0
+    model: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    speakers: tuple[str, ...] = ()
+
+    # dict fields make the generated hash raise; a transcript is a value to compare, not a key.
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _word_to_dict(word: Word) -> dict[str, Any]:
+    return {
+        "start": word.start,
+        "end": word.end,
+        "text": word.text,
+        "probability": word.probability,
+        "speaker": word.speaker,
+    }
+
+
+def _segment_to_dict(segment: Segment) -> dict[str, Any]:
+    return {
+        "start": segment.start,
+        "end": segment.end,
+        "speaker": segment.speaker,
+        "text": segment.text,
+        "words": [_word_to_dict(word) for word in segment.words],
+    }
+
+
+def turn_to_dict(turn: Turn) -> dict[str, Any]:
+    """A turn as a JSON-ready dict."""
+    return {"start": turn.start, "end": turn.end, "speaker": turn.speaker}
+
+
+def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
+    """The transcript as a JSON-ready dict; `transcript_from_dict` reads it back unchanged."""
+    return {
+        "schema": SCHEMA,
+        "language": transcript.language,
+        "language_probability": transcript.language_probability,
+        "duration": transcript.duration,
+        "model": transcript.model,
+        "versions": dict(sorted(transcript.versions.items())),
+        "timings": dict(transcript.timings),
+        "speakers": list(transcript.speakers),
+        "segments": [_segment_to_dict(segment) for segment in transcript.segments],
+    }
+
+
+def transcript_to_json(transcript: Transcript) -> str:
+    """The transcript as indented UTF-8 JSON text (non-ASCII kept as is)."""
+    return json.dumps(transcript_to_dict(transcript), ensure_ascii=False, indent=2) + "\n"
+
+
+class _Reader:
+    """Typed access to untrusted JSON, failing with the path of the bad field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, expected: str, got: object) -> EnvsolveError:
+        return EnvsolveError(
+            "transcript-json-invalid",
+            f"{self.source}: field {where} should be {expected}, found {got!r}.",
+            hint="Regenerate the file with `envsolve run`, or fix that field by hand.",
+        )
+
+    def mapping(self, value: object, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, "an object", value)
+        return value
+
+    def items(self, value: object, where: str) -> Sequence[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, "a list", value)
+        return value
+
+    def number(self, data: Mapping[str, Any], key: str, where: str) -> float:
+        value = data.get(key)
+        # bool is an int subclass; `true` as a time is a bug in whatever wrote the file.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(f"{where}.{key}", "a finite number", value)
+        return float(value)
+
+    def optional_number(self, data: Mapping[str, Any], key: str, where: str) -> float | None:
+        return None if data.get(key) is None else self.number(data, key, where)
+
+    def text(self, data: Mapping[str, Any], key: str, where: str) -> str:
+        value = data.get(key)
+        if not isinstance(value, str):
+            raise self.fail(f"{where}.{key}", "a string", value)
+        return value
+
+    def optional_text(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
+        return None if data.get(key) is None else self.text(data, key, where)
+
+    def span(self, where: str, build: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return build(*args)
+        except ValueError as error:
+            raise self.fail(where, "a span with start <= end", str(error)) from None
+
+
+def turn_from_dict(data: Mapping[str, Any], *, source: str = "<json>", where: str = "turn") -> Turn:
+    """Read one turn written by `turn_to_dict`."""
+    read = _Reader(source)
+    return read.span(
+        where,
+        Turn,
+        read.number(data, "start", where),
+        read.number(data, "end", where),
+        read.text(data, "speaker", where),
+    )
+
+
+def _word_from_dict(read: _Reader, data: object, where: str) -> Word:
+    data = read.mapping(data, where)
+    return read.span(
+        where,
+        Word,
+        read.number(data, "start", where),
+        read.number(data, "end", where),
+        read.text(data, "text", where),
+        read.optional_number(data, "probability", where),
+        read.optional_text(data, "speaker", where),
+    )
+
+
+def _segment_from_dict(read: _Reader, data: object, where: str) -> Segment:
+    data = read.mapping(data, where)
+    words = tuple(
+        _word_from_dict(read, item, f"{where}.words[{index}]")
+        for index, item in enumerate(read.items(data.get("words", []), f"{where}.words"))
+    )
+    return read.span(
+        where,
+        Segment,
+        read.number(data, "start", where),
+        read.number(data, "end", where),
+        read.text(data, "text", where),
+        words,
+        read.optional_text(data, "speaker", where),
+    )
+
+
+def transcript_from_dict(data: Mapping[str, Any], *, source: str = "<json>") -> Transcript:
+    """Read a transcript written by `transcript_to_dict`; a wrong shape raises `EnvsolveError`."""
+    read = _Reader(source)
+    data = read.mapping(data, "(top level)")
+    if data.get("schema") != SCHEMA:
+        raise read.fail("schema", repr(SCHEMA), data.get("schema"))
+    segments = tuple(
+        _segment_from_dict(read, item, f"segments[{index}]")
+        for index, item in enumerate(read.items(data.get("segments"), "segments"))
+    )
+    versions = read.mapping(data.get("versions", {}), "versions")
+    timings = read.mapping(data.get("timings", {}), "timings")
+    speakers = read.items(data.get("speakers", []), "speakers")
+    if not all(isinstance(value, str) for value in versions.values()):
+        raise read.fail("versions", "an object of strings", versions)
+    if not all(isinstance(s, str) for s in speakers):
+        raise read.fail("speakers", "a list of strings", speakers)
+    return Transcript(
+        segments=segments,
+        language=read.optional_text(data, "language", "(top level)"),
+        language_probability=read.optional_number(data, "language_probability", "(top level)"),
+        duration=read.number(data, "duration", "(top level)"),
+        model=read.text(data, "model", "(top level)"),
+        versions={str(k): str(v) for k, v in versions.items()},
+        timings={str(k): read.number(timings, k, "timings") for k in timings},
+        speakers=tuple(speakers),
+    )
+
+
+def transcript_from_json(text: str, *, source: str = "<json>") -> Transcript:
+    """Parse JSON text written by `transcript_to_json`."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise EnvsolveError(
+            "transcript-json-invalid",
+            f"{source}: not JSON ({error.msg} at line {error.lineno}, column {error.colno}).",
+            hint="Regenerate the file with `envsolve run`.",
+        ) from None
+    return transcript_from_dict(data, source=source)

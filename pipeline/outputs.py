@@ -1,0 +1,293 @@
+"""Writers for the pipeline's results: JSON, TXT, SRT, VTT, RTTM and TSV, all UTF-8, all atomic.
+
+Every renderer is a pure function from a transcript to text, so the formats are tested as
+golden strings; only `atomic_write_text` touches the disk. A crash or a full disk while writing
+leaves the previous file (or none) in place, never half of a new one, which is what lets a batch
+resume by trusting every file that exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_dict, turn_to_dict
+from envsolve.pipeline.rttm import format_rttm
+
+from envsolve.errors import EnvsolveError
+
+__all__ = [
+    "FORMATS",
+    "Cue",
+    "atomic_write_text",
+    "build_cues",
+    "render_json",
+    "render_srt",
+    "render_tsv",
+    "render_txt",
+    "render_vtt",
+    "write_outputs",
+]
+
+
+def _current_umask() -> int:
+    # os.umask can only be read by setting it; done once at import, before any worker threads.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` as UTF-8 to `path` so that readers see the old file or the new one, never a mix.
+
+    The bytes go to a temporary file in the same directory (so the rename cannot cross file
+    systems), are fsynced, and replace `path` in one `os.replace`. On any error the temporary
+    file is removed and `path` is left as it was.
+    """
+    data = text.encode("utf-8")
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK  # what open() would have given; mkstemp's 0600 would surprise people
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    # The rename itself is durable only once the directory entry is on disk (POSIX only).
+    if os.name == "posix":
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def _clock(seconds: float, separator: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}{separator}{millis % 1000:03d}"
+
+
+def _clock_tenths(seconds: float) -> str:
+    tenths = max(0, round(seconds * 10))
+    hours, tenths = divmod(tenths, 36_000)
+    minutes, tenths = divmod(tenths, 600)
+    return f"{hours:02d}:{minutes:02d}:{tenths // 10:02d}.{tenths % 10}"
+
+
+def render_json(transcript: Transcript, turns: Sequence[Turn] = ()) -> str:
+    """The transcript as JSON, with the (possibly overlapping) diarization turns under `diarization`."""
+    data = transcript_to_dict(transcript)
+    data["diarization"] = [turn_to_dict(turn) for turn in turns]
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def render_txt(transcript: Transcript) -> str:
+    """Speaker blocks, one paragraph per change of speaker: `[00:00:01.2] Alice: text ...`."""
+    blocks: list[tuple[float, str | None, list[str]]] = []
+    for segment in transcript.segments:
+        text = " ".join(segment.text.split())  # a newline inside would break the paragraph layout
+        if not text:
+            continue
+        if blocks and blocks[-1][1] == segment.speaker:
+            blocks[-1][2].append(text)
+        else:
+            blocks.append((segment.start, segment.speaker, [text]))
+    paragraphs = []
+    for start, speaker, texts in blocks:
+        label = f" {speaker}:" if speaker is not None else ""
+        paragraphs.append(f"[{_clock_tenths(start)}]{label} {' '.join(texts)}\n")
+    return "\n".join(paragraphs)
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle of one speaker. `lines` start with `Name: ` after a change of speaker (for
+    SRT); `voice_lines` are the same text without it (VTT names the speaker in `<v Name>`)."""
+
+    start: float
+    end: float
+    speaker: str | None
+    lines: tuple[str, ...]
+    voice_lines: tuple[str, ...]
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    for token in text.split():
+        if lines and len(lines[-1]) + 1 + len(token) <= width:
+            lines[-1] += " " + token
+        else:
+            lines.append(token)
+    if len(lines) == 2:
+        # Greedy filling gives a full line over a stub; viewers read balanced lines faster.
+        tokens = text.split()
+        splits = [(" ".join(tokens[:cut]), " ".join(tokens[cut:])) for cut in range(1, len(tokens))]
+        first, second = min(splits, key=lambda pair: max(len(pair[0]), len(pair[1])))
+        lines = [first, second]
+    return lines
+
+
+def _timed_tokens(segment: Segment) -> list[tuple[float, float, str]]:
+    if segment.words:
+        return [(word.start, word.end, word.text) for word in segment.words if word.text.strip()]
+    # No word timings: spread the segment's time over its words in proportion to their length.
+    tokens = segment.text.split()
+    total = sum(len(token) + 1 for token in tokens) or 1
+    timed, offset = [], 0
+    for token in tokens:
+        start = segment.start + (segment.end - segment.start) * offset / total
+        offset += len(token) + 1
+        timed.append((start, segment.start + (segment.end - segment.start) * offset / total, " " + token))
+    return timed
+
+
+def build_cues(
+    transcript: Transcript, *, max_chars: int = 42, max_lines: int = 2, max_duration: float = 7.0
+) -> list[Cue]:
+    """Subtitle cues of at most `max_lines` lines of `max_chars` and `max_duration` seconds.
+
+    A cue never spans two segments, so never a change of speaker (attribution splits segments
+    there). A single word too long for the limits gets a cue of its own rather than being cut.
+    """
+    cues: list[Cue] = []
+    previous_speaker: str | None = None
+    for segment in transcript.segments:
+        changed = segment.speaker is not None and segment.speaker != previous_speaker
+        prefix = f"{segment.speaker}: " if changed else ""
+        pieces: list[tuple[str, list[tuple[float, float, str]]]] = []
+        pending: list[tuple[float, float, str]] = []
+        for token in _timed_tokens(segment):
+            candidate = [*pending, token]
+            lines = _wrap(prefix + _join(candidate), max_chars)
+            fits = len(lines) <= max_lines and all(len(line) <= max_chars for line in lines)
+            if pending and not (fits and token[1] - pending[0][0] <= max_duration):
+                pieces.append((prefix, pending))
+                prefix, candidate = "", [token]
+            pending = candidate
+        if pending:
+            pieces.append((prefix, pending))
+            previous_speaker = segment.speaker
+        for piece_prefix, tokens in pieces:
+            start, end = tokens[0][0], max(token_end for _, token_end, _ in tokens)
+            text = _join(tokens)
+            cues.append(
+                Cue(
+                    start,
+                    max(start, end),
+                    segment.speaker,
+                    tuple(_wrap(piece_prefix + text, max_chars)),
+                    tuple(_wrap(text, max_chars)),
+                )
+            )
+    return cues
+
+
+def _join(tokens: Sequence[tuple[float, float, str]]) -> str:
+    # Whisper words carry their own leading space (none in Chinese or Japanese), so concatenate.
+    return "".join(token for _, _, token in tokens).strip()
+
+
+def render_srt(transcript: Transcript) -> str:
+    """SubRip subtitles; the first cue after a change of speaker starts with `Name: `."""
+    blocks = []
+    for number, cue in enumerate(build_cues(transcript), start=1):
+        timing = f"{_clock(cue.start, ',')} --> {_clock(cue.end, ',')}"
+        blocks.append(f"{number}\n{timing}\n" + "\n".join(cue.lines) + "\n")
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_vtt(transcript: Transcript) -> str:
+    """WebVTT subtitles with the speaker as a voice span, `<v Alice>`, on every cue."""
+    blocks = ["WEBVTT\n"]
+    for cue in build_cues(transcript):
+        text = "\n".join(_vtt_escape(line) for line in cue.voice_lines)
+        if cue.speaker is not None:
+            text = f"<v {_vtt_escape(cue.speaker)}>{text}"
+        blocks.append(f"{_clock(cue.start, '.')} --> {_clock(cue.end, '.')}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def render_tsv(transcript: Transcript) -> str:
+    """One row per segment: start and end in seconds, speaker (empty when unknown), text."""
+    rows = ["start\tend\tspeaker\ttext\n"]
+    for segment in transcript.segments:
+        text = " ".join(segment.text.split())  # tabs or newlines inside text would break the columns
+        rows.append(f"{segment.start:.3f}\t{segment.end:.3f}\t{segment.speaker or ''}\t{text}\n")
+    return "".join(rows)
+
+
+def _render_rttm(transcript: Transcript, turns: Sequence[Turn], stem: str) -> str:
+    return format_rttm(turns, stem)
+
+
+_Renderer = Callable[[Transcript, Sequence[Turn], str], str]
+
+# Format name -> (file suffix, renderer). RTTM comes from the turns, not from the words.
+FORMATS: dict[str, tuple[str, _Renderer]] = {
+    "json": (".json", lambda transcript, turns, stem: render_json(transcript, turns)),
+    "txt": (".txt", lambda transcript, turns, stem: render_txt(transcript)),
+    "srt": (".srt", lambda transcript, turns, stem: render_srt(transcript)),
+    "vtt": (".vtt", lambda transcript, turns, stem: render_vtt(transcript)),
+    "tsv": (".tsv", lambda transcript, turns, stem: render_tsv(transcript)),
+    "rttm": (".rttm", _render_rttm),
+}
+
+
+def write_outputs(
+    transcript: Transcript,
+    turns: Sequence[Turn],
+    out_dir: Path | str,
+    stem: str,
+    formats: Iterable[str] = ("all",),
+) -> dict[str, Path]:
+    """Write `stem.<suffix>` in `out_dir` for each format ("all" means every one); return the paths.
+
+    Everything is rendered before the first file is written, so a rendering bug writes nothing.
+    """
+    wanted = list(dict.fromkeys(formats))
+    if "all" in wanted:
+        wanted = list(FORMATS)
+    unknown = [name for name in wanted if name not in FORMATS]
+    if unknown:
+        raise EnvsolveError(
+            "output-format-unknown",
+            f"Unknown output format {', '.join(map(repr, unknown))}.",
+            hint=f"Choose from {', '.join(FORMATS)} or all.",
+        )
+    if not stem or stem in {".", ".."} or "/" in stem or os.sep in stem:
+        raise EnvsolveError(
+            "output-stem-invalid",
+            f"Output name {stem!r} is not a plain file name.",
+            hint="Give a name without slashes, such as the audio file's stem (meeting for meeting.wav).",
+        )
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    rendered = {name: FORMATS[name][1](transcript, turns, stem) for name in wanted}
+    written: dict[str, Path] = {}
+    for name, text in rendered.items():
+        path = directory / f"{stem}{FORMATS[name][0]}"
+        atomic_write_text(path, text)
+        written[name] = path
+    return written

@@ -1,0 +1,390 @@
+"""A small read-only ELF reader: just what the loader simulation needs.
+
+Modelled on pypa/packaging's ``_elffile.py``: struct-based, one error type, 32/64-bit and both byte
+orders. It reads the header, the program headers, the dynamic section (DT_NEEDED, DT_SONAME,
+DT_RPATH, DT_RUNPATH, DT_FLAGS_1) and, on request, scans read-only data for soname-like strings,
+because ctranslate2 and cuDNN dlopen their libraries by name instead of linking them.
+
+Every read is bounded: a table is capped before it is read and strings are read one at a time, so
+a 2 GB libtorch_cuda.so or a corrupt file costs at most a few megabytes and never hangs.
+Spec: https://refspecs.linuxfoundation.org/elf/gabi4+/ch4.eheader.html
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from envsolve.errors import EnvsolveError
+
+__all__ = [
+    "EM_386",
+    "EM_AARCH64",
+    "EM_X86_64",
+    "ET_DYN",
+    "ET_EXEC",
+    "ElfError",
+    "ElfFile",
+    "ElfHeader",
+    "is_soname_like",
+    "read_header",
+    "soname_of",
+]
+
+ET_EXEC, ET_DYN = 2, 3
+EM_386, EM_X86_64, EM_AARCH64 = 3, 62, 183
+PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_GNU_STACK = 1, 2, 3, 0x6474E551
+PF_X, PF_W = 1, 2
+SHT_PROGBITS, SHT_NOBITS = 1, 8
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 1, 2, 4
+DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
+DT_FLAGS_1 = 0x6FFFFFFB
+DF_1_NODEFLIB = 0x800
+
+# Caps that no real object comes near; they keep corrupt input cheap.
+_MAX_TABLE = 4 << 20  # program header, section header and dynamic tables
+_MAX_STRING = 4096  # one dynamic string (a soname, an RPATH)
+_MAX_INTERP = 4096
+_SCAN_CHUNK = 1 << 20
+_MAX_SONAME = 256
+DEFAULT_SCAN_LIMIT = 512 << 20  # bytes of read-only data scanned by dlopen_strings
+
+# (class, data) -> (header tail, program header, section header, dynamic entry) formats
+_FORMATS = {
+    (1, 1): ("<HHIIIIIHHHHHH", "<IIIIIIII", "<IIIIIIIIII", "<iI"),
+    (1, 2): (">HHIIIIIHHHHHH", ">IIIIIIII", ">IIIIIIIIII", ">iI"),
+    (2, 1): ("<HHIQQQIHHHHHH", "<IIQQQQQQ", "<IIQQQQIIQQ", "<qQ"),
+    (2, 2): (">HHIQQQIHHHHHH", ">IIQQQQQQ", ">IIQQQQIIQQ", ">qQ"),
+}
+_TOKEN = re.compile(rb"[A-Za-z0-9_.+\-]+")
+_SONAME = re.compile(rb"lib[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*?\.so(?:\.[0-9]+)*")
+_NAME_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+-"
+
+
+class ElfError(EnvsolveError):
+    """The file is not an ELF object this reader can make sense of."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__("elf-invalid", message, context=f"file: {path}" if path else None)
+
+
+def is_soname_like(name: str) -> bool:
+    """True for names such as ``libcudnn_ops.so.9`` or ``libfoo.so``."""
+    return _SONAME.fullmatch(os.fsencode(name)) is not None
+
+
+@dataclass(frozen=True)
+class ElfHeader:
+    """The fields of the ELF header that decide whether the loader accepts a file."""
+
+    elf_class: int  # 1 = 32-bit, 2 = 64-bit
+    data: int  # 1 = little-endian, 2 = big-endian
+    osabi: int
+    e_type: int
+    machine: int
+    phoff: int
+    phentsize: int
+    phnum: int
+    shoff: int
+    shentsize: int
+    shnum: int
+    shstrndx: int
+
+    @property
+    def bits(self) -> int:
+        return 32 if self.elf_class == 1 else 64
+
+    @property
+    def byteorder(self) -> str:
+        return "little" if self.data == 1 else "big"
+
+
+def read_header(f: BinaryIO) -> ElfHeader:
+    """Parse the ELF header at the start of ``f``; raise ElfError when it is not one."""
+    f.seek(0)
+    ident = f.read(16)
+    if len(ident) < 16 or ident[:4] != b"\x7fELF":
+        raise ElfError(f"invalid ELF header (magic {ident[:4]!r})")
+    key = (ident[4], ident[5])
+    if key not in _FORMATS:
+        raise ElfError(f"unknown ELF class {ident[4]} or byte order {ident[5]}")
+    fmt = _FORMATS[key][0]
+    raw = f.read(struct.calcsize(fmt))
+    if len(raw) < struct.calcsize(fmt):
+        raise ElfError("file too short for an ELF header")
+    e_type, machine, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack(fmt, raw)
+    return ElfHeader(
+        ident[4],
+        ident[5],
+        ident[7],
+        e_type,
+        machine,
+        phoff,
+        phentsize,
+        phnum,
+        shoff,
+        shentsize,
+        shnum,
+        shstrndx,
+    )
+
+
+@dataclass(frozen=True)
+class _Segment:
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+
+
+class ElfFile:
+    """A parsed ELF object. Construct from an open binary file, or use ``ElfFile.open(path)``.
+
+    Header and dynamic facts are read at construction; ``dlopen_strings()`` reads more on demand,
+    so the file must stay open for it.
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._owned = False
+        try:
+            self._size = f.seek(0, os.SEEK_END)
+            self.header = read_header(f)
+            self._segments = self._read_segments()
+            self.interpreter = self._read_interp()
+            self._read_dynamic()
+        except (struct.error, OverflowError, ValueError) as e:
+            # struct, seek on huge offsets and decoding can fail on corrupt input; one error type out.
+            raise ElfError(f"corrupt ELF file: {e}") from e
+        except OSError as e:
+            raise ElfError(f"cannot read ELF file: {e}") from e
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> ElfFile:
+        """Open and parse ``path``; use as a context manager so the file is closed."""
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (closed by close() / __exit__)
+        except OSError as e:
+            raise ElfError(f"cannot open: {e.strerror}", path=os.fspath(path)) from e
+        try:
+            elf = cls(f)
+        except ElfError as e:
+            f.close()
+            e.context = f"file: {os.fspath(path)}"
+            raise
+        elf._owned = True
+        return elf
+
+    def close(self) -> None:
+        if self._owned:
+            self._f.close()
+
+    def __enter__(self) -> ElfFile:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- public facts ------------------------------------------------------------------------
+
+    @property
+    def elf_class(self) -> int:
+        return self.header.elf_class
+
+    @property
+    def machine(self) -> int:
+        return self.header.machine
+
+    @property
+    def e_type(self) -> int:
+        return self.header.e_type
+
+    @property
+    def executable_stack(self) -> bool | None:
+        """PF_X on PT_GNU_STACK. None without PT_GNU_STACK: the loader then uses the arch
+        default, which is an executable stack on x86. glibc 2.41 refuses to dlopen such objects."""
+        for seg in self._segments:
+            if seg.type == PT_GNU_STACK:
+                return bool(seg.flags & PF_X)
+        return None
+
+    @property
+    def nodeflib(self) -> bool:
+        """DF_1_NODEFLIB (``-z nodeflib``): the loader skips ld.so.cache and the default dirs."""
+        return bool(self.flags_1 & DF_1_NODEFLIB)
+
+    def dlopen_strings(self, *, limit: int = DEFAULT_SCAN_LIMIT) -> tuple[str, ...]:
+        """Soname-like strings (``lib*.so*``) in read-only data, first-seen order, deduplicated.
+
+        These are the libraries a binary can dlopen by name; scanning stops after ``limit`` bytes.
+        """
+        found: dict[str, None] = {}
+        budget = limit
+        try:
+            for offset, size in self._rodata_ranges():
+                take = min(size, budget)
+                for token in self._tokens(offset, take):
+                    if len(token) <= _MAX_SONAME and _SONAME.fullmatch(token):
+                        found.setdefault(os.fsdecode(token))
+                budget -= take
+                if budget <= 0:
+                    break
+        except (struct.error, OverflowError, ValueError) as e:
+            raise ElfError(f"corrupt ELF file: {e}") from e
+        except OSError as e:
+            raise ElfError(f"cannot read ELF file: {e}") from e
+        return tuple(found)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        if offset < 0 or size < 0 or offset > self._size:
+            raise ElfError(f"offset {offset:#x} outside the file")
+        self._f.seek(offset)
+        return self._f.read(min(size, self._size - offset))
+
+    def _table(self, offset: int, entsize: int, count: int, fmt: str) -> list[tuple[int, ...]]:
+        need = struct.calcsize(fmt)
+        if count == 0 or offset == 0:
+            return []
+        if entsize < need:
+            raise ElfError(f"table entry size {entsize} smaller than {need}")
+        if entsize * count > _MAX_TABLE:
+            raise ElfError(f"table of {count} entries is too large")
+        raw = self._read_at(offset, entsize * count)
+        if len(raw) < entsize * count:
+            raise ElfError("table runs past the end of the file")
+        return [struct.unpack_from(fmt, raw, i * entsize) for i in range(count)]
+
+    def _read_segments(self) -> list[_Segment]:
+        h = self.header
+        fmt = _FORMATS[(h.elf_class, h.data)][1]
+        rows = self._table(h.phoff, h.phentsize, h.phnum, fmt)
+        if h.elf_class == 1:  # 32-bit keeps p_flags near the end
+            return [_Segment(r[0], r[6], r[1], r[2], r[4]) for r in rows]
+        return [_Segment(r[0], r[1], r[2], r[3], r[5]) for r in rows]
+
+    def _read_interp(self) -> str | None:
+        for seg in self._segments:
+            if seg.type == PT_INTERP:
+                raw = self._read_at(seg.offset, min(seg.filesz, _MAX_INTERP))
+                return os.fsdecode(raw.split(b"\0", 1)[0])
+        return None
+
+    def _vaddr_to_offset(self, vaddr: int) -> int:
+        for seg in self._segments:
+            if seg.type == PT_LOAD and seg.vaddr <= vaddr < seg.vaddr + seg.filesz:
+                return vaddr - seg.vaddr + seg.offset
+        raise ElfError(f"address {vaddr:#x} is in no PT_LOAD segment")
+
+    def _read_dynamic(self) -> None:
+        self.needed: tuple[str, ...] = ()
+        self.soname: str | None = None
+        self.rpath: str | None = None
+        self.runpath: str | None = None
+        self.flags_1 = 0
+        dyn = next((s for s in self._segments if s.type == PT_DYNAMIC), None)
+        if dyn is None:  # static executable or object file
+            return
+        fmt = _FORMATS[(self.header.elf_class, self.header.data)][3]
+        entsize = struct.calcsize(fmt)
+        count = min(dyn.filesz, _MAX_TABLE) // entsize
+        rows = self._table(dyn.offset, entsize, count, fmt) if count else []
+        strtab, strsz = None, None
+        refs: list[tuple[int, int]] = []
+        for tag, val in rows:
+            if tag == DT_NULL:
+                break
+            if tag == DT_STRTAB:
+                strtab = val
+            elif tag == DT_STRSZ:
+                strsz = val
+            elif tag == DT_FLAGS_1:
+                self.flags_1 = val
+            elif tag in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH):
+                refs.append((tag, val))
+        if not refs:
+            return
+        if strtab is None:
+            raise ElfError("dynamic section names strings but has no DT_STRTAB")
+        base = self._vaddr_to_offset(strtab)
+        needed: list[str] = []
+        for tag, index in refs:
+            if strsz is not None and index >= strsz:
+                raise ElfError(f"string index {index} past DT_STRSZ {strsz}")
+            text = self._string(base + index)
+            if tag == DT_NEEDED:
+                needed.append(text)
+            elif tag == DT_SONAME:
+                self.soname = text
+            elif tag == DT_RPATH:
+                self.rpath = text
+            else:
+                self.runpath = text
+        self.needed = tuple(needed)
+
+    def _string(self, offset: int) -> str:
+        raw = self._read_at(offset, _MAX_STRING)
+        end = raw.find(b"\0")
+        if end < 0:
+            raise ElfError(f"unterminated string at {offset:#x}")
+        return os.fsdecode(raw[:end])
+
+    def _rodata_ranges(self) -> list[tuple[int, int]]:
+        """File ranges of allocated, read-only, non-executable data (.rodata and kin)."""
+        h = self.header
+        fmt = _FORMATS[(h.elf_class, h.data)][2]
+        ranges: list[tuple[int, int]] = []
+        if h.shoff and h.shnum:
+            for row in self._table(h.shoff, h.shentsize, h.shnum, fmt):
+                sh_type, flags, offset, size = row[1], row[2], row[4], row[5]
+                if sh_type == SHT_PROGBITS and flags & SHF_ALLOC and not flags & (SHF_WRITE | SHF_EXECINSTR):
+                    ranges.append((offset, size))
+            return ranges
+        # No section headers (sstrip'd): fall back to read-only segments.
+        for seg in self._segments:
+            if seg.type == PT_LOAD and not seg.flags & (PF_W | PF_X):
+                ranges.append((seg.offset, seg.filesz))
+        return ranges
+
+    def _tokens(self, offset: int, size: int) -> Iterator[bytes]:
+        """Maximal runs of soname characters in [offset, offset+size), read in chunks."""
+        carry = b""
+        end = offset + size
+        pos = offset
+        while pos < end:
+            chunk = self._read_at(pos, min(_SCAN_CHUNK, end - pos))
+            if not chunk:
+                break
+            pos += len(chunk)
+            buf = carry + chunk
+            last = _last_separator(buf)
+            head, carry = (buf[: last + 1], buf[last + 1 :]) if last >= 0 else (b"", buf)
+            if len(carry) > _MAX_SONAME:  # a run too long to be a soname: keep it too long
+                carry = carry[: _MAX_SONAME + 1]
+            yield from (m.group() for m in _TOKEN.finditer(head))
+        if carry:
+            yield carry
+
+
+def _last_separator(buf: bytes) -> int:
+    """Index of the last byte that cannot be part of a soname, or -1."""
+    return len(buf.rstrip(_NAME_BYTES)) - 1
+
+
+def soname_of(path: str | Path) -> str | None:
+    """DT_SONAME of ``path``, or None when it has none or is not readable ELF."""
+    try:
+        with ElfFile.open(path) as elf:
+            return elf.soname
+    except ElfError:
+        return None

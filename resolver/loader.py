@@ -1,0 +1,310 @@
+"""Simulate where glibc's dynamic loader finds a library, without loading anything.
+
+The order is glibc's `_dl_map_object` (elf/dl-load.c):
+1. a name containing "/" is a path (dynamic string tokens expanded, relative to the cwd);
+2. an object already loaded whose DT_SONAME (or load path) equals the name;
+3. DT_RPATH of the requesting object, then of the objects that loaded it, up to the executable,
+   but only when the requesting object has no DT_RUNPATH (an object with both keeps only RUNPATH);
+4. LD_LIBRARY_PATH (split on ':' and ';', an empty entry is the cwd);
+5. DT_RUNPATH of the requesting object only;
+6. /etc/ld.so.cache, then 7. the default directories; both skipped for a `-z nodeflib` object.
+In every directory a file of the wrong ELF class or machine is passed over, but a file that is
+not ELF at all (a linker script, a truncated download) stops the search with an error, as in
+glibc's open_verify. glibc-hwcaps and legacy hwcap subdirectories are not modelled.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from envsolve.resolver.elf import ET_DYN, ET_EXEC, ElfError, ElfFile, read_header
+from envsolve.resolver.host import LoaderLink
+from envsolve.resolver.ldcache import LdCache, cache_flags_for
+
+__all__ = ["CUDA_PREFIXES", "DEFAULT_DIRS", "Resolution", "loader_links", "resolve", "split_search_path"]
+
+DEFAULT_DIRS = (
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+)
+# Sonames worth following when a binary names them only as strings it will dlopen.
+CUDA_PREFIXES = (
+    "libcudnn", "libcublas", "libcudart", "libcufft", "libcurand", "libcusparse", "libcusolver",
+    "libnccl", "libnvrtc", "libnvJitLink", "libcuda.", "libnvidia-ml", "libav", "libsw", "libtorch",
+)  # fmt: skip
+_DST = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
+# Errors after which glibc's open_path moves on to the next directory (dl-load.c: ENOENT, EACCES;
+# ENOTDIR when a path element is a file; ELOOP for a symlink loop behaves like ENOENT there too).
+_SKIP_ERRNOS = {errno.ENOENT, errno.EACCES, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a soname resolves for one consumer, how, and every file tried on the way."""
+
+    soname: str
+    resolved: str | None
+    via: str | None  # rpath, ld_library_path, runpath, ld.so.cache, default, already-loaded, path
+    searched: tuple[str, ...] = ()
+    error: str | None = None  # a fatal error the real loader would raise (e.g. invalid ELF header)
+    other_class: tuple[str, ...] = ()  # files with the right name but the wrong ELF class/machine
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a candidate file must match: the requesting object's ELF identity."""
+
+    elf_class: int
+    data: int
+    machine: int
+
+
+def split_search_path(value: str, separators: str = ":") -> list[str]:
+    """Split a search path as glibc's fillin_rpath does: empty entries mean the current directory
+    ("."), trailing slashes are dropped, duplicates after the first are skipped."""
+    parts = re.split("[" + re.escape(separators) + "]", value)
+    out: list[str] = []
+    seen: set[str] = set()
+    for part in parts:
+        d = part or "."
+        while len(d) > 1 and d.endswith("/"):
+            d = d[:-1]
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def _expand(entry: str, origin: str | None, lib: str, platform: str) -> str | None:
+    """Substitute $ORIGIN/$LIB/$PLATFORM; None when $ORIGIN is unknown (glibc drops the entry)."""
+    values = {"ORIGIN": origin, "LIB": lib, "PLATFORM": platform}
+    names = [m.group(1) or m.group(2) for m in _DST.finditer(entry)]
+    if any(values[n] is None for n in names):
+        return None
+    return _DST.sub(lambda m: values[m.group(1) or m.group(2)] or "", entry)
+
+
+def _origin(path: str, cwd: str) -> str:
+    # glibc takes the directory of the name the object was opened by, without resolving symlinks
+    # or "..": $ORIGIN of a symlinked library is the symlink's directory (dl-object.c).
+    full = path if path.startswith("/") else os.path.join(cwd, path)
+    head = full.rsplit("/", 1)[0]
+    return head or "/"
+
+
+class _Search:
+    """One lookup: collects tried files and the first fatal error."""
+
+    def __init__(self, soname: str, target: _Target) -> None:
+        self.soname = soname
+        self.target = target
+        self.searched: list[str] = []
+        self.other: list[str] = []
+        self.error: str | None = None
+
+    def try_file(self, path: str) -> bool:
+        """True when the loader would take `path`; sets `error` when it would give up instead."""
+        self.searched.append(path)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            if e.errno in _SKIP_ERRNOS:
+                return False
+            self.error = f"{path}: cannot open shared object file: {e.strerror}"
+            return False
+        try:
+            with os.fdopen(fd, "rb") as f:
+                # glibc first reads one ELF header of its own class; fewer bytes is fatal.
+                if len(f.read(64 if self.target.elf_class == 2 else 52)) < (64 if self.target.elf_class == 2 else 52):
+                    self.error = f"{path}: file too short"
+                    return False
+                header = read_header(f)
+        except ElfError as e:
+            self.error = f"{path}: {e.message}"
+            return False
+        except OSError as e:  # EISDIR: open(2) on a directory works, read(2) fails; fatal in glibc
+            self.error = f"{path}: cannot read file data: {e.strerror}"
+            return False
+        if header.elf_class != self.target.elf_class or header.machine != self.target.machine:
+            self.other.append(path)
+            return False
+        if header.data != self.target.data:
+            self.error = f"{path}: ELF file data encoding not {'little' if self.target.data == 1 else 'big'}-endian"
+            return False
+        if header.e_type not in (ET_DYN, ET_EXEC):
+            self.error = f"{path}: only ET_DYN and ET_EXEC can be loaded"
+            return False
+        return True
+
+    def in_dirs(self, dirs: Iterable[str]) -> str | None:
+        for d in dirs:
+            path = (d if d.endswith("/") else d + "/") + self.soname
+            if self.try_file(path):
+                return path
+            if self.error:
+                return None
+        return None
+
+    def result(self, resolved: str | None, via: str | None) -> Resolution:
+        return Resolution(self.soname, resolved, via, tuple(self.searched), self.error, tuple(self.other))
+
+
+def resolve(
+    consumer_path: str,
+    soname: str,
+    *,
+    env_ld_library_path: str | None,
+    ld_cache: LdCache,
+    default_dirs: Sequence[str] = DEFAULT_DIRS,
+    loaded: Sequence[str] = (),
+    loader_chain: Sequence[str] = (),
+    cwd: str | None = None,
+    lib: str = "lib/x86_64-linux-gnu",
+    platform: str = "x86_64",
+    hwcaps: tuple[str, ...] = (),
+) -> Resolution:
+    """Where glibc would find `soname` when `consumer_path` asks for it (DT_NEEDED or dlopen).
+
+    `loaded`: paths already in the process; `loader_chain`: the objects that loaded the consumer,
+    nearest first, ending with the executable (their DT_RPATH counts too); `lib`/`platform`: what
+    $LIB/$PLATFORM expand to (Debian multiarch values by default). Raises ElfError when the
+    consumer itself cannot be read.
+    """
+    cwd = cwd if cwd is not None else os.getcwd()
+    with ElfFile.open(consumer_path) as consumer:
+        target = _Target(consumer.elf_class, consumer.header.data, consumer.machine)
+        runpath, rpath, nodeflib = consumer.runpath, consumer.rpath, consumer.nodeflib
+    search = _Search(soname, target)
+    origin = _origin(consumer_path, cwd)
+
+    if "/" in soname:
+        path = _expand(soname, origin, lib, platform)
+        if path is None:
+            return search.result(None, None)
+        path = path if path.startswith("/") else os.path.join(cwd, path)
+        found = search.try_file(path)
+        return search.result(path if found else None, "path" if found else None)
+
+    hit = _already_loaded(soname, loaded)
+    if hit is not None:
+        return search.result(hit, "already-loaded")
+
+    def dirs(value: str, owner: str | None, seps: str = ":") -> list[str]:
+        owner_origin = _origin(owner, cwd) if owner is not None else None
+        out = [_expand(d, owner_origin, lib, platform) for d in split_search_path(value, seps)]
+        return [d for d in out if d is not None]
+
+    if runpath is None:
+        # The requesting object's RPATH, then its loaders' (an object with RUNPATH has no RPATH).
+        chain = [(consumer_path, rpath)] + [(p, _rpath_of(p)) for p in loader_chain]
+        for owner, value in chain:
+            if value is not None:
+                found_at = search.in_dirs(dirs(value, owner))
+                if found_at or search.error:
+                    return search.result(found_at, "rpath" if found_at else None)
+
+    if env_ld_library_path:
+        exe = loader_chain[-1] if loader_chain else None
+        found_at = search.in_dirs(dirs(env_ld_library_path, exe, ":;"))
+        if found_at or search.error:
+            return search.result(found_at, "ld_library_path" if found_at else None)
+
+    if runpath is not None:
+        found_at = search.in_dirs(dirs(runpath, consumer_path))
+        if found_at or search.error:
+            return search.result(found_at, "runpath" if found_at else None)
+
+    if nodeflib:
+        return search.result(None, None)
+
+    entry = ld_cache.lookup(soname, cache_flags_for(target.elf_class, target.machine), hwcaps)
+    if entry is not None:
+        # The loader still verifies the cached file; a wrong-class one falls through to the dirs.
+        if search.try_file(entry.path):
+            return search.result(entry.path, "ld.so.cache")
+        if search.error:
+            return search.result(None, None)
+
+    found_at = search.in_dirs(default_dirs)
+    return search.result(found_at, "default" if found_at else None)
+
+
+def _rpath_of(path: str) -> str | None:
+    try:
+        with ElfFile.open(path) as elf:
+            return None if elf.runpath is not None else elf.rpath
+    except ElfError:
+        return None
+
+
+def _already_loaded(soname: str, loaded: Sequence[str]) -> str | None:
+    # glibc matches the name an object was opened by, or its DT_SONAME; a file loaded by path
+    # without a DT_SONAME does not satisfy a later request by bare name.
+    for path in loaded:
+        if path == soname:
+            return path
+        try:
+            with ElfFile.open(path) as elf:
+                if elf.soname == soname:
+                    return path
+        except ElfError:
+            continue
+    return None
+
+
+def loader_links(
+    consumer_path: str,
+    *,
+    env_ld_library_path: str | None,
+    ld_cache: LdCache,
+    prefixes: Sequence[str] = CUDA_PREFIXES,
+    default_dirs: Sequence[str] = DEFAULT_DIRS,
+    loaded: Sequence[str] = (),
+    loader_chain: Sequence[str] = (),
+    cwd: str | None = None,
+) -> tuple[LoaderLink, ...]:
+    """Every soname `consumer_path` needs, resolved: DT_NEEDED entries, then dlopen strings that
+    start with one of `prefixes`, as `LoaderLink` rows for a host snapshot.
+
+    dlopen happens after the DT_NEEDED libraries are in, so those count as already loaded then.
+    """
+    with ElfFile.open(consumer_path) as elf:
+        needed = elf.needed
+        strings = elf.dlopen_strings()
+
+    def run(name: str, already: Sequence[str]) -> Resolution:
+        return resolve(
+            consumer_path,
+            name,
+            env_ld_library_path=env_ld_library_path,
+            ld_cache=ld_cache,
+            default_dirs=default_dirs,
+            loaded=already,
+            loader_chain=loader_chain,
+            cwd=cwd,
+        )
+
+    links: list[LoaderLink] = []
+    now_loaded = list(loaded)
+    for name in needed:
+        res = run(name, loaded)
+        links.append(_link(consumer_path, res, "needed"))
+        if res.resolved:
+            now_loaded.append(res.resolved)
+    for name in strings:
+        if name in needed or name == os.path.basename(consumer_path) or not name.startswith(tuple(prefixes)):
+            continue
+        links.append(_link(consumer_path, run(name, now_loaded), "dlopen"))
+    return tuple(links)
+
+
+def _link(consumer: str, res: Resolution, how: str) -> LoaderLink:
+    return LoaderLink(consumer, res.soname, res.resolved, res.via, how, res.searched)

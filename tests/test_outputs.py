@@ -1,0 +1,269 @@
+"""Writers: golden text for every format, subtitle limits, UTF-8, and atomic replacement on failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from envsolve.pipeline import outputs
+from envsolve.pipeline.model import Segment, Transcript, Turn, Word, transcript_from_json
+from envsolve.pipeline.outputs import (
+    atomic_write_text,
+    build_cues,
+    render_json,
+    render_srt,
+    render_tsv,
+    render_txt,
+    render_vtt,
+    write_outputs,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+from envsolve.errors import EnvsolveError
+
+
+def sample() -> tuple[Transcript, list[Turn]]:
+    """Two speakers, non-ASCII text, markup characters, and a long segment without word timings."""
+    alice = (Word(0.5, 0.9, " Grüße", 0.91, "Alice"), Word(0.9, 1.8, " aus Köln!", 0.95, "Alice"))
+    bob = (Word(2.0, 2.4, " 東京", 0.7, "Bob"), Word(2.4, 3.2, " is <great>", 0.8, "Bob"))
+    long_text = " This segment has no word timings and is long enough to need more than one subtitle cue & more."
+    segments = (
+        Segment(0.4, 1.8, "Grüße aus Köln!", alice, "Alice"),
+        Segment(2.0, 3.3, "東京 is <great>", bob, "Bob"),
+        Segment(4.0, 12.5, long_text, (), "Alice"),
+        Segment(13.0, 14.0, " Nobody\tknown.", (), None),
+    )
+    transcript = Transcript(
+        segments,
+        language="de",
+        language_probability=0.93,
+        duration=14.5,
+        model="tiny",
+        versions={"faster-whisper": "1.2.1", "envsolve": "0.1.0"},
+        timings={"asr": 1.5, "diarize": 2.25},
+        speakers=("Alice", "Bob"),
+    )
+    turns = [Turn(3.8, 12.6, "Alice"), Turn(0.3, 1.9, "Alice"), Turn(1.9, 3.4, "Bob"), Turn(5.0, 6.0, "Bob")]
+    return transcript, turns
+
+
+def test_txt_golden() -> None:
+    assert render_txt(sample()[0]) == (
+        "[00:00:00.4] Alice: Grüße aus Köln!\n"
+        "\n"
+        "[00:00:02.0] Bob: 東京 is <great>\n"
+        "\n"
+        "[00:00:04.0] Alice: This segment has no word timings and is long enough to need more than one"
+        " subtitle cue & more.\n"
+        "\n"
+        "[00:00:13.0] Nobody known.\n"
+    )
+
+
+def test_srt_golden() -> None:
+    # Times of a segment without words are spread by character count: 4.0 + 8.5 * 74/95 = 10.621.
+    assert render_srt(sample()[0]) == (
+        "1\n00:00:00,500 --> 00:00:01,800\nAlice: Grüße aus Köln!\n"
+        "\n"
+        "2\n00:00:02,000 --> 00:00:03,200\nBob: 東京 is <great>\n"
+        "\n"
+        "3\n00:00:04,000 --> 00:00:10,621\nAlice: This segment has no word timings\n"
+        "and is long enough to need more than one\n"
+        "\n"
+        "4\n00:00:10,621 --> 00:00:12,500\nsubtitle cue & more.\n"
+        "\n"
+        "5\n00:00:13,000 --> 00:00:14,000\nNobody known.\n"
+    )
+
+
+def test_vtt_golden() -> None:
+    assert render_vtt(sample()[0]) == (
+        "WEBVTT\n"
+        "\n"
+        "00:00:00.500 --> 00:00:01.800\n<v Alice>Grüße aus Köln!\n"
+        "\n"
+        "00:00:02.000 --> 00:00:03.200\n<v Bob>東京 is &lt;great&gt;\n"
+        "\n"
+        "00:00:04.000 --> 00:00:10.621\n<v Alice>This segment has no word timings and\n"
+        "is long enough to need more than one\n"
+        "\n"
+        "00:00:10.621 --> 00:00:12.500\n<v Alice>subtitle cue &amp; more.\n"
+        "\n"
+        "00:00:13.000 --> 00:00:14.000\nNobody known.\n"
+    )
+
+
+def test_tsv_golden() -> None:
+    assert render_tsv(sample()[0]) == (
+        "start\tend\tspeaker\ttext\n"
+        "0.400\t1.800\tAlice\tGrüße aus Köln!\n"
+        "2.000\t3.300\tBob\t東京 is <great>\n"
+        "4.000\t12.500\tAlice\tThis segment has no word timings and is long enough to need more than one"
+        " subtitle cue & more.\n"
+        "13.000\t14.000\t\tNobody known.\n"
+    )
+
+
+def test_rttm_comes_from_the_overlapping_turns_sorted() -> None:
+    transcript, turns = sample()
+    assert outputs.FORMATS["rttm"][1](transcript, turns, "meeting") == (
+        "SPEAKER meeting 1 0.300 1.600 <NA> <NA> Alice <NA> <NA>\n"
+        "SPEAKER meeting 1 1.900 1.500 <NA> <NA> Bob <NA> <NA>\n"
+        "SPEAKER meeting 1 3.800 8.800 <NA> <NA> Alice <NA> <NA>\n"
+        "SPEAKER meeting 1 5.000 1.000 <NA> <NA> Bob <NA> <NA>\n"
+    )
+
+
+def test_json_carries_everything_and_reads_back() -> None:
+    transcript, turns = sample()
+    text = render_json(transcript, turns)
+    data = json.loads(text)
+    assert "Grüße" in text and "\\u" not in text  # UTF-8 as is, not escaped
+    assert data["language"] == "de" and data["language_probability"] == 0.93
+    assert data["versions"] == {"envsolve": "0.1.0", "faster-whisper": "1.2.1"}
+    assert data["timings"] == {"asr": 1.5, "diarize": 2.25}
+    assert data["segments"][1]["words"][0] == {
+        "start": 2.0,
+        "end": 2.4,
+        "text": " 東京",
+        "probability": 0.7,
+        "speaker": "Bob",
+    }
+    assert len(data["diarization"]) == 4
+    assert transcript_from_json(text) == transcript
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d.update(schema="other/9"), "schema"),
+        (lambda d: d["segments"][0].update(start="soon"), "segments[0].start"),
+        (lambda d: d["segments"][1]["words"][0].update(end=1.0), "segments[1].words[0]"),
+        (lambda d: d.update(segments={}), "segments"),
+    ],
+)
+def test_bad_json_names_the_field(edit: Callable[[dict[str, Any]], None], field: str) -> None:
+    data = json.loads(render_json(sample()[0]))
+    edit(data)
+    with pytest.raises(EnvsolveError) as caught:
+        transcript_from_json(json.dumps(data), source="x.json")
+    assert caught.value.reference == "transcript-json-invalid"
+    assert f"x.json: field {field}" in caught.value.message
+
+
+word_lists = st.lists(
+    st.tuples(
+        st.integers(0, 30).map(lambda tenths: tenths / 10),  # pause before the word
+        st.integers(0, 90).map(lambda tenths: tenths / 10),  # the word's length, sometimes > 7 s
+        st.text("abcdé東", min_size=1, max_size=50),  # no spaces: one word is one token
+        st.sampled_from(["Alice", "Bob", None]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@given(word_lists)
+def test_cues_respect_limits_and_never_mix_speakers(
+    drawn: list[tuple[float, float, str, str | None]],
+) -> None:
+    segments: list[Segment] = []
+    clock = 0.0
+    for pause, length, text, speaker in drawn:
+        clock += pause
+        word = Word(clock, clock + length, " " + text, None, speaker)
+        clock += length
+        if segments and segments[-1].speaker == speaker:
+            last = segments[-1]
+            segments[-1] = Segment(last.start, word.end, last.text + word.text, (*last.words, word), speaker)
+        else:
+            segments.append(Segment(word.start, word.end, word.text, (word,), speaker))
+    cues = build_cues(Transcript(tuple(segments)))
+    for cue in cues:
+        assert any(s.start <= cue.start <= cue.end <= s.end and s.speaker == cue.speaker for s in segments)
+        if len(" ".join(cue.voice_lines).split()) > 1:  # one word alone may break the limits
+            assert len(cue.lines) <= 2
+            assert all(len(line) <= 42 for line in cue.lines)
+            assert cue.end - cue.start <= 7.0
+    said = [token for cue in cues for token in " ".join(cue.voice_lines).split()]
+    assert said == [w.text.strip() for s in segments for w in s.words]
+
+
+def test_write_outputs_writes_every_format_in_utf8(tmp_path: Path) -> None:
+    transcript, turns = sample()
+    written = write_outputs(transcript, turns, tmp_path / "new", "meeting", ["all"])
+    assert sorted(written) == ["json", "rttm", "srt", "tsv", "txt", "vtt"]
+    for name, path in written.items():
+        assert path == tmp_path / "new" / f"meeting.{name}"
+        data = path.read_bytes()
+        assert data.decode("utf-8") == outputs.FORMATS[name][1](transcript, turns, "meeting")
+        assert name == "rttm" or "Grüße".encode() in data
+    assert sorted(os.listdir(tmp_path / "new")) == sorted(p.name for p in written.values())
+
+
+def test_write_outputs_refuses_unknown_format_or_path_stem_before_writing(tmp_path: Path) -> None:
+    transcript, turns = sample()
+    with pytest.raises(EnvsolveError) as caught:
+        write_outputs(transcript, turns, tmp_path, "meeting", ["srt", "docx"])
+    assert caught.value.reference == "output-format-unknown" and "docx" in caught.value.message
+    with pytest.raises(EnvsolveError, match="plain file name"):
+        write_outputs(transcript, turns, tmp_path, "../escape", ["srt"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_renderer_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(transcript: Transcript, turns: object, stem: str) -> str:
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setitem(outputs.FORMATS, "vtt", (".vtt", broken))
+    with pytest.raises(RuntimeError):
+        write_outputs(*sample(), tmp_path, "meeting", ["json", "vtt"])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("failing", ["replace", "fsync"])
+def test_failed_write_keeps_old_file_and_leaves_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    target = tmp_path / "meeting.srt"
+    target.write_text("old subtitles\n", encoding="utf-8")
+
+    def fail(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, failing, fail)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_text(target, "new subtitles, much longer than the old ones\n" * 1000)
+    monkeypatch.undo()
+    assert target.read_text(encoding="utf-8") == "old subtitles\n"
+    assert os.listdir(tmp_path) == ["meeting.srt"]
+
+
+def test_interrupt_mid_write_leaves_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # KeyboardInterrupt is not an Exception: the cleanup must still run.
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(tmp_path / "a.txt", "text")
+    assert os.listdir(tmp_path) == []
+
+
+def test_rewrite_keeps_mode_and_new_files_follow_umask(tmp_path: Path) -> None:
+    kept = tmp_path / "kept.txt"
+    kept.write_text("x")
+    kept.chmod(0o640)
+    atomic_write_text(kept, "y")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "y"
+    fresh = tmp_path / "fresh.txt"
+    atomic_write_text(fresh, "z")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("z")  # what a non-atomic open() would have produced
+    assert stat.S_IMODE(fresh.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
