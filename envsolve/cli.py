@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="pick the newest consistent stack for a host and workload",
                           description="Pick the newest torch / ctranslate2 / faster-whisper / pyannote stack that "
                           "every rule accepts on the host, and explain each choice.")
-    plan.add_argument("--host", metavar="FILE", help="host snapshot JSON (default: this machine)")
+    plan.add_argument("--host", metavar="FILE", help="host snapshot JSON, or example:NAME for a built-in one "
+                      "(example:colab-l4, example:aws-dlami-a10g, example:cuda13-l4, example:rtx5090); "
+                      "default: this machine")
     plan.add_argument("--pathway", default="auto", help="auto (default), A (host cuDNN/CUDA) or B (pip wheels)")
     plan.add_argument("--workload", default="pipeline", help="pipeline (default), whisperx or faster-whisper")
     plan.add_argument("--device", default="auto", help="auto (GPU when a driver is present), cuda or cpu")
@@ -122,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check an environment against the rulebook",
                             description="Check what is installed against the rulebook. Exit 0 healthy, 1 problems "
                             "found, 2 usage error.")
-    doctor.add_argument("--host", metavar="FILE", help="host snapshot JSON (default: this machine)")
+    doctor.add_argument("--host", metavar="FILE", help="host snapshot JSON or example:NAME (default: this machine)")
     doctor.add_argument("--device", default="auto", help="auto, cuda or cpu: what the stack should run on")
     doctor.add_argument("--compute-type", help="CTranslate2 compute type you intend to use")
     doctor.add_argument("--json", action="store_true", help="write findings as JSON")

@@ -301,8 +301,28 @@ def _link(r: _Reader, value: Any, where: str) -> LoaderLink:
                       r.text(x, "how", f"{where}.") or "needed", tuple(str(s) for s in r.listing(searched, where)))
 
 
+EXAMPLE_PREFIX = "example:"
+
+
+def examples() -> list[str]:
+    """The built-in example snapshots (`--host example:NAME`), for trying envsolve without a GPU box."""
+    from importlib import resources
+
+    folder = resources.files("envsolve").joinpath("data", "examples")
+    return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
+
+
 def read_host(path: str | Path) -> Host:
-    """Read a snapshot file, with a clear error for a missing, unreadable or non-JSON file."""
+    """Read a snapshot file (or `example:NAME`), with a clear error for a missing or malformed one."""
+    if str(path).startswith(EXAMPLE_PREFIX):
+        from importlib import resources
+
+        name = str(path).removeprefix(EXAMPLE_PREFIX)
+        if name not in examples():
+            raise EnvsolveError("unknown-example", f"There is no built-in example host {name!r}.",
+                                hint=f"Use one of: {', '.join(EXAMPLE_PREFIX + e for e in examples())}.")
+        text = resources.files("envsolve").joinpath("data", "examples", f"{name}.json").read_text(encoding="utf-8")
+        return parse_host(json.loads(text), str(path))
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
