@@ -250,7 +250,7 @@ def pyannote_candidate(version: str, host: Host | None, target: Target, pip_libs
         requires += spec_rule(name, dependency.replace("_", "-"), row.get(dependency), src)
     for api in row.get("torchaudio_apis", []):
         requires.append(Require(f"api:torchaudio.{api}", "torchaudio-api-removed",
-                                f"{name} calls torchaudio.{api}, which the installed torchaudio no longer has",
+                                f"{name} calls torchaudio.{api}, which this torchaudio no longer has",
                                 src, absent="fail", gate="pkg:torchaudio",
                                 fix="Use pyannote.audio >= 4 (it decodes with torchcodec), or pin torchaudio to a "
                                 "release that still has this API (matrices/torchaudio.toml)."))

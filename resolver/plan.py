@@ -18,7 +18,7 @@ from envsolve.resolver.packages import runs_on_gpu
 from envsolve.resolver.planner import NoSolution, Planner, Solution, with_library_path
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from envsolve.errors import EnvsolveError
 
@@ -130,9 +130,14 @@ def _assemble(solution: Solution) -> Plan:
         rejected.setdefault(rejection.variable, []).append(
             {"version": rejection.version, "code": first.code, "why": f"{first.subject}: {first.message}"})
     for variable, entries in rejected.items():
+        chosen = solution.choices.get(variable)
+        # Only versions newer than the one chosen explain the choice; the same version may have failed
+        # beside another torch earlier in the search, which says nothing about this stack.
+        entries = [e for e in entries if chosen is None or _newer(e["version"], chosen.version)]
+        unique = list({e["version"]: e for e in reversed(entries)}.values())[::-1]
         # Every distinct reason first (newest version for each), then the rest in search order.
-        firsts = list({e["code"]: e for e in reversed(entries)}.values())[::-1]
-        rejected[variable] = firsts + [e for e in entries if e not in firsts]
+        firsts = list({e["code"]: e for e in reversed(unique)}.values())[::-1]
+        rejected[variable] = firsts + [e for e in unique if e not in firsts]
     for variable, choice in solution.choices.items():
         if choice.row is None or not choice.version:
             continue
@@ -169,6 +174,14 @@ def _assemble(solution: Solution) -> Plan:
         python=python, pins=pins, libraries=libraries, base_image=image, env=env,
         compute_type=default_compute_type(solution), decisions=decisions,
         warnings=[f for f in solution.result.findings if f.severity == "warning"], notes=notes)
+
+
+def _newer(version: str, than: str) -> bool:
+    try:
+        return Version(version.split("+")[0]) > Version(than.split("+")[0]) or (
+            version != than and version.split("+")[0] == than.split("+")[0])
+    except InvalidVersion:
+        return version != than
 
 
 def _torch_pins(row: Mapping[str, Any], family: set[str]) -> list[Pin]:

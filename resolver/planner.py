@@ -94,6 +94,7 @@ class Planner:
         self.variables = list(request.packages)
         self.rejections: list[Rejection] = []
         self.nogoods: list[dict[str, str]] = []
+        self.last_failure: list[Finding] = []
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ fixed facts
@@ -159,7 +160,10 @@ class Planner:
                 # A +cpu build saves gigabytes of CUDA wheels; prefer it over a newer CUDA-only release.
                 return (row["variant"] == "cpu", Version(str(row["torch"])), bool(row.get("pypi_default")))
             full = driver_cuda is None or cuda <= driver_cuda
-            return (Version(str(row["torch"])), full, bool(row.get("pypi_default")), cuda)
+            # Past what the driver fully supports, the nearest CUDA leans least on minor-version compatibility.
+            number = cuda.major * 100 + cuda.minor
+            closeness = number if full else -number
+            return (Version(str(row["torch"])), full, bool(row.get("pypi_default")), closeness)
 
         rows.sort(key=preference, reverse=True)
         out = []
@@ -235,9 +239,15 @@ class Planner:
             del chosen[variable]
             if below is None:
                 chosen[variable] = choice
+                for later in self.variables[depth + 1:]:  # keep the workload's order
+                    if later in chosen:
+                        chosen[later] = chosen.pop(later)
                 return None
             if variable not in below:
                 return below  # this variable is not to blame: jump over it
+            # This value is abandoned because of what failed further down: say so in its decision.
+            if self.last_failure:
+                self.rejections.append(Rejection(variable, choice.version, self.last_failure))
             conflict |= below - {variable}
         return conflict
 
@@ -250,6 +260,7 @@ class Planner:
     def _learn(self, chosen: Mapping[str, Choice], variable: str, errors: list[Finding]) -> set[str]:
         """Record why this choice failed; returns the variables of the learned no-good."""
         self.rejections.append(Rejection(variable, chosen[variable].version, errors))
+        self.last_failure = errors
         blamed: set[str] = {variable}
         for name in errors[0].culprits:
             owners = self._variables_of(name)

@@ -112,8 +112,9 @@ def test_matrices_command() -> None:
 
 
 def test_resolver_never_imports_heavy_libraries() -> None:
-    code = ("import sys, envsolve.cli as c; c.main(['plan', '--host', %r, '--json']); "
+    host = str(HOSTS / "colab-l4.json")
+    code = (f"import sys, envsolve.cli as c; c.main(['plan', '--host', {host!r}, '--json']); "
             "heavy = [m for m in ('torch', 'faster_whisper', 'pyannote', 'ctranslate2', 'av', 'numpy') "
-            "if m in sys.modules]; print('HEAVY', heavy)") % str(HOSTS / "colab-l4.json")
+            "if m in sys.modules]; print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out

@@ -62,7 +62,7 @@ def test_file_errors(tmp_path: Path) -> None:
         read_host(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"python": "3.11",}')
-    with pytest.raises(EnvsolveError, match="not JSON.*line 1"):
+    with pytest.raises(EnvsolveError, match=r"not JSON.*line 1"):
         read_host(bad)
     binary = tmp_path / "bin.json"
     binary.write_bytes(b"\xff\xfe\x00")
