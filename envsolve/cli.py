@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Show what a finding code means, its symptoms, ways out and sources.")
     explain.add_argument("code", nargs="?", help="finding code, e.g. cudnn-shadowed (omit to list all)")
     explain.set_defaults(func=cmd_explain)
+    from envsolve.pipeline import cli as run_cli; run_cli.add_parser(sub)  # noqa: E702, I001
     return parser
 
 

@@ -25,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from envsolve.pipeline.model import Segment, Transcript, Turn, Word
-
 from envsolve.errors import EnvsolveError
+from envsolve.pipeline.model import Segment, Transcript, Turn, Word
 
 __all__ = [
     "DEFAULT_MAX_GAP",

@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from envsolve.errors import EnvsolveError
 from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_dict, turn_to_dict
 from envsolve.pipeline.rttm import format_rttm
-
-from envsolve.errors import EnvsolveError
 
 __all__ = [
     "FORMATS",

@@ -16,9 +16,8 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
-from envsolve.pipeline.model import Turn
-
 from envsolve.errors import EnvsolveError
+from envsolve.pipeline.model import Turn
 
 __all__ = ["format_rttm", "parse_rttm", "read_rttm", "write_rttm"]
 

@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
+from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import LoaderView, satisfies
 from envsolve.resolver.host import Host
@@ -18,9 +21,6 @@ from envsolve.resolver.packages import runs_on_gpu
 from envsolve.resolver.planner import NoSolution, Planner, Solution, with_library_path
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
-from packaging.version import InvalidVersion, Version
-
-from envsolve.errors import EnvsolveError
 
 SCHEMA = "envsolve.plan/1"
 PYPI = "https://pypi.org/simple"
@@ -139,7 +139,7 @@ def _assemble(solution: Solution) -> Plan:
         firsts = list({e["code"]: e for e in reversed(unique)}.values())[::-1]
         rejected[variable] = firsts + [e for e in unique if e not in firsts]
     for variable, choice in solution.choices.items():
-        if choice.row is None or not choice.version:
+        if choice.row is None or not choice.version or variable == "image":
             continue
         if variable == "torch":
             pins += _torch_pins(choice.row, {c.name for c in choice.candidates})
@@ -164,7 +164,10 @@ def _assemble(solution: Solution) -> Plan:
     if solution.env.get("LD_LIBRARY_PATH"):
         env["LD_LIBRARY_PATH"] = solution.env["LD_LIBRARY_PATH"] + ":${LD_LIBRARY_PATH}"
     libraries = _library_sources(solution)
-    image, image_note = base_image(solution)
+    chosen_image = solution.choices.get("image")
+    image, image_note = (chosen_image.version, f"base image {chosen_image.version}: chosen with the stack "
+                         "(its libraries, glibc and NVIDIA_REQUIRE_CUDA were checked)") if chosen_image \
+        else base_image(solution)
     notes = list(solution.notes) + ([image_note] if image_note else [])
     if SITE in env.get("LD_LIBRARY_PATH", ""):
         notes.append(f"{SITE} is the environment's site-packages folder: "

@@ -12,6 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from packaging.version import Version
+
+from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import CheckResult, check, satisfies
 from envsolve.resolver.host import Host
@@ -32,12 +35,10 @@ from envsolve.resolver.rulebook import (
     split_local,
     torch_rows,
 )
-from packaging.version import Version
-
-from envsolve.errors import EnvsolveError
 
 PREINSTALLING_PLATFORMS = ("colab", "kaggle")
 DERIVED_FROM_TORCH = ("torchaudio", "torchvision", "torch-variant")
+LIBRARY_SOURCES = ("torch", "ctranslate2", "image")  # the variables whose choices decide which libraries exist
 CUDA_LIBRARIES = ("lib:cudnn", "lib:cublas", "lib:cudart", "lib:nccl")
 HOST_CAPABILITIES = ("python", "arch", "glibc", "cuda-driver", "driver", "compute-capability", "ffmpeg-libs",
                      "libraries-listed")
@@ -92,6 +93,10 @@ class Planner:
         self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
         self.fixed = self._fixed_candidates()
         self.variables = list(request.packages)
+        if request.target == "image":
+            # Decided right after ctranslate2: under pathway A the image supplies its libraries.
+            at = self.variables.index("ctranslate2") + 1 if "ctranslate2" in self.variables else len(self.variables)
+            self.variables.insert(at, "image")
         self.rejections: list[Rejection] = []
         self.nogoods: list[dict[str, str]] = []
         self.last_failure: list[Finding] = []
@@ -101,9 +106,12 @@ class Planner:
 
     def _fixed_candidates(self) -> list[Candidate]:
         out = [c for c in host_candidates(self.host) if c.name != "host:python"]
-        if self.pathway == "B":
-            # B is self-contained: the host's CUDA libraries neither satisfy nor shadow anything in it.
+        if self.pathway == "B" or self.request.target == "image":
+            # B is self-contained, and an image brings its own system: the host's CUDA libraries neither
+            # satisfy nor shadow anything there.
             out = [c for c in out if not any(p.capability in CUDA_LIBRARIES for p in c.provides)]
+        if self.request.target == "image":
+            out = [_without(c, "glibc") for c in out]  # the image's OS decides glibc
         out.append(candidate("host:python", self.python, [Provide("python", self.python)], [], fixed=True))
         if self.target.gpu:
             out.append(candidate("request", self.request.device, [], [Require(
@@ -123,6 +131,9 @@ class Planner:
             return self._torch_domain(spec)
         if variable == "torchcodec":
             return self._torchcodec_domain(chosen, spec)
+        if variable == "image":
+            return [Choice("image", tag, row, (image_candidate(tag, row, self.pathway),))
+                    for tag, row in image_rows(self.target.gpu, self.pathway, self.python)]
         matrix = {"ctranslate2": "ctranslate2", "faster-whisper": "faster_whisper",
                   "pyannote-audio": "pyannote_audio", "whisperx": "whisperx"}[variable]
         rows = sorted(matrices.load(matrix), key=lambda r: Version(str(r["version"])), reverse=True)
@@ -274,6 +285,8 @@ class Planner:
 
     def _variables_of(self, name: str) -> set[str] | None:
         """The search variables a culprit depends on (empty for host facts); None if unknown."""
+        if name == "glibc" and "image" in self.variables:
+            return {"image"}
         if name.startswith(("host:", "request")) or name in HOST_CAPABILITIES or not name:
             return set()
         name = name.removeprefix("pkg:")
@@ -281,7 +294,7 @@ class Planner:
             return {"torch"}
         if name.startswith(("nvidia-", "lib:")):
             # Libraries come from torch's wheels and, under pathway B, the extras ctranslate2 adds.
-            return {"torch", "ctranslate2"} & set(self.variables)
+            return set(LIBRARY_SOURCES) & set(self.variables)
         if name.startswith("hf:") or name == "huggingface-hub":
             return {"pyannote-audio"}
         return {name} if name in self.variables else None
@@ -296,7 +309,9 @@ class Planner:
 
         def settled(capability: str) -> bool:
             if capability.startswith("lib:"):
-                return all(v in decided for v in ("torch", "ctranslate2") if v in self.variables)
+                return all(v in decided for v in LIBRARY_SOURCES if v in self.variables)
+            if capability == "glibc" and "image" in self.variables:
+                return "image" in decided
             if capability.startswith(("api:torchaudio", "torch-variant")):
                 return "torch" in decided or "torch" not in self.variables
             if capability.startswith("hf:"):
@@ -312,7 +327,7 @@ class Planner:
 
     def _host_with_env(self, env: Mapping[str, str]) -> Host:
         host = replace(self.host, env={k: v for k, v in self.host.env.items() if k != "LD_LIBRARY_PATH"}) \
-            if self.pathway == "B" else self.host
+            if self.pathway == "B" or self.request.target == "image" else self.host
         return with_library_path(host, env.get("LD_LIBRARY_PATH", ""))
 
     # ------------------------------------------------------------------ pathway B: libraries from pip
@@ -359,6 +374,57 @@ class Planner:
         result = self.evaluate(chosen)
         return Solution(self.host, self.request, self.python, self.pathway, self.target, self.fixed, dict(chosen),
                         extras, env, result, self.rejections, self.notes)
+
+
+def _without(candidate_: Candidate, capability: str) -> Candidate:
+    return replace(candidate_, provides=tuple(p for p in candidate_.provides if p.capability != capability))
+
+
+def image_rows(gpu: bool, pathway: str, python: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """Base images that exist, newest first: nvidia/cuda tags (cuDNN runtime for A, base for B) or a
+    Debian bookworm Python image for CPU stacks."""
+    if not gpu:
+        row = matrices.load("os_glibc").one(os="debian12")
+        return [(str(row["image"]).format(python=python), row)] if row else []
+    rows = []
+    for row in matrices.load("cuda_images"):
+        if row.get("status") != "supported":
+            continue
+        if pathway == "A":
+            if "runtime" in row.get("cudnn_flavors", []):
+                rows.append((f"nvidia/cuda:{row['cuda']}-{row['cudnn_tag']}-runtime-{row['os']}", row))
+        elif "base" in row.get("flavors", []):
+            rows.append((f"nvidia/cuda:{row['cuda']}-base-{row['os']}", row))
+    os_rank = {"ubuntu24.04": 3, "ubuntu22.04": 2}
+    return sorted(rows, key=lambda t: (Version(str(t[1]["cuda"])), os_rank.get(str(t[1]["os"]), 1)), reverse=True)
+
+
+def image_candidate(tag: str, row: Mapping[str, Any], pathway: str) -> Candidate:
+    """A base image as a candidate: its OS's glibc, its cuDNN/cuBLAS (runtime images), and the driver
+    its NVIDIA_REQUIRE_CUDA demands before the container may start."""
+    source = str(row.get("source", ""))
+    os_row = matrices.load("os_glibc").one(os=str(row.get("os", "debian12")))
+    provides = [Provide("glibc", str(os_row["glibc"]))] if os_row else []
+    requires: list[Require] = []
+    if "cuda" in row:
+        cuda = Version(str(row["cuda"]))
+        if pathway == "A":
+            provides.append(Provide("lib:cublas", str(row["cuda"]), {
+                "origin": "image", "major": str(cuda.major), "cuda_major": str(cuda.major),
+                "path": f"/usr/local/cuda/lib64/libcublas.so.{cuda.major}"}))
+            if row.get("cudnn"):
+                provides.append(Provide("lib:cudnn", str(row["cudnn"]), {
+                    "origin": "image", "major": str(row["cudnn_major"]), "cuda_major": str(cuda.major),
+                    "package": str(row.get("cudnn_package", "")),
+                    "path": f"/usr/lib/x86_64-linux-gnu/libcudnn.so.{row['cudnn_major']}"}))
+        required = str(row.get("require_cuda", "")).removeprefix("cuda>=")
+        if required:
+            requires.append(Require("cuda-driver", "driver-too-old",
+                                    f"{tag} sets NVIDIA_REQUIRE_CUDA=cuda>={required}; the container runtime "
+                                    "refuses to start it on an older driver", source, spec=f">={required}",
+                                    fix="Use an image of an older CUDA (envsolve plan --target image picks one), "
+                                    "or upgrade the driver."))
+    return candidate("image", tag, provides, requires, source)
 
 
 def _same_folder(a: str, b: str) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from envsolve.resolver.host import Host, parse_host
 
 TESTS = Path(__file__).parent

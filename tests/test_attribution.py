@@ -10,6 +10,10 @@ import itertools
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envsolve.errors import EnvsolveError
 from envsolve.pipeline.attribution import (
     assign_speakers,
     attribute,
@@ -19,10 +23,6 @@ from envsolve.pipeline.attribution import (
     split_at_speaker_changes,
 )
 from envsolve.pipeline.model import Segment, Transcript, Turn, Word
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from envsolve.errors import EnvsolveError
 
 times = st.integers(min_value=0, max_value=160).map(lambda eighths: eighths / 8)
 lengths = st.integers(min_value=0, max_value=24).map(lambda eighths: eighths / 8)

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import case_files, load_host
+from envsolve.errors import EnvsolveError
 from envsolve.resolver.doctor import diagnose
 from envsolve.resolver.plan import Plan, make_plan
 from envsolve.resolver.request import Request
-
-from envsolve.errors import EnvsolveError
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from envsolve.resolver.elf import EM_386, EM_X86_64, ET_DYN, ET_EXEC, ElfError, ElfFile, is_soname_like, soname_of
-from fixtures_elf import HAVE_GCC, consumer, fake_lib, gcc_shared, set_flags_1, synth_elf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envsolve.errors import EnvsolveError
+from envsolve.resolver.elf import EM_386, EM_X86_64, ET_DYN, ET_EXEC, ElfError, ElfFile, is_soname_like, soname_of
+
+from fixtures_elf import HAVE_GCC, consumer, fake_lib, gcc_shared, set_flags_1, synth_elf
 
 needs_gcc = pytest.mark.skipif(not HAVE_GCC, reason="needs gcc")
 

@@ -9,6 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from envsolve.resolver.ldcache import (
     CacheEntry,
     LdCache,
@@ -17,9 +20,8 @@ from envsolve.resolver.ldcache import (
     parse_ldconfig_p,
     read_ld_so_cache,
 )
+
 from fixtures_elf import HAVE_GCC, fake_lib
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 LDCONFIG = shutil.which("ldconfig") or (Path("/sbin/ldconfig").exists() and "/sbin/ldconfig") or None
 needs_ldconfig = pytest.mark.skipif(not LDCONFIG, reason="needs glibc's ldconfig")

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from envsolve.errors import EnvsolveError
 from envsolve.pipeline import outputs
 from envsolve.pipeline.model import Segment, Transcript, Turn, Word, transcript_from_json
 from envsolve.pipeline.outputs import (
@@ -22,10 +26,6 @@ from envsolve.pipeline.outputs import (
     render_vtt,
     write_outputs,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
-from envsolve.errors import EnvsolveError
 
 
 def sample() -> tuple[Transcript, list[Turn]]:

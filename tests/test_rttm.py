@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from envsolve.pipeline.model import Turn
-from envsolve.pipeline.rttm import format_rttm, parse_rttm, read_rttm, write_rttm
 from hypothesis import given
 from hypothesis import strategies as st
 
 from envsolve.errors import EnvsolveError
+from envsolve.pipeline.model import Turn
+from envsolve.pipeline.rttm import format_rttm, parse_rttm, read_rttm, write_rttm
 
 # Millisecond times survive the writer's three decimals exactly.
 millis = st.integers(min_value=0, max_value=36_000_000).map(lambda ms: ms / 1000)
