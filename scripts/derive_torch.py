@@ -5,6 +5,7 @@ project JSON (files, upload dates) and each wheel's PEP 658 METADATA (Requires-D
 torchvision/torchaudio pairs come from THEIR wheels' `Requires-Dist: torch==X`. Facts about the
 download.pytorch.org variants (cpu, cu118, ...) cannot be read from here, so they come from the
 hand-curated VARIANTS/CUDNN/ARCH tables below (data kept in this script), each naming its source.
+WHEEL_ARCH keeps the CUDA arch flags read once from each release's PyPI Linux x86_64 wheel (sha256 cited).
 Run: python scripts/derive_torch.py [--check] [--cache-dir DIR] [--no-cache]
 """
 
@@ -100,27 +101,167 @@ CUDNN: dict[tuple[str, str], str] = {
     ("2.11", "cu128"): "9.17.1.4",
     ("2.11", "cu130"): "9.17.1.4",
 }
-# (minor, variant) -> (SASS compute capabilities on Linux x86_64, PTX arch or None, Linux arches, note)
-ARCH: dict[tuple[str, str], tuple[list[str], str | None, list[str], str]] = {
-    ("2.11", "cu126"): (
-        ["5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "9.0"],
+# --- GPU architectures: (minor or exact release, variant) -> SASS compute capabilities, PTX, platforms, note, source --
+_BUILDER = "github.com/pytorch/builder@{} manywheel/build_cuda.sh (branch release/{}): TORCH_CUDA_ARCH_LIST {}, no +PTX"
+_B = {
+    "2.0": "9f0fad92f342b146272d0f99d3969c2c148e80ba",
+    "2.1": "55d40b1b06379fddd0ba14744dc3fdd768530da6",
+    "2.2": "af60d11447443059c6c6c7590241a446a33db0f9",
+    "2.3": "ba10bae9fe9b93365412297d40bc9a3a3eae6155",
+    "2.4": "4ce1afeb2262808c1e9707b93682ac66acf2db2a",
+    "2.5": "aec5fb5de2380a9084f4bb430eec4e576066a17c",
+}
+COG = (
+    "github.com/replicate/cog@6110c912377d4ded0f57165d305821a14a9a4418 pkg/doctor/gpu_compatibility.go "
+    "(torch._C._cuda_getArchFlags() measured per wheel): {}"
+)
+PT = "github.com/pytorch/pytorch"
+BUILD_28 = (
+    f"{PT}@00c7a380b8369d08e02dd400aa76dc6c0738b589 .ci/manywheel/build_cuda.sh (a 2.8-cycle revision with only "
+    "12.6/12.8/12.9 arms and the #157517 'keep sm_70' comment; read at that commit, not at tag v2.8.0): "
+    "12.6 '5.0;6.0;7.0;7.5;8.0;8.6;9.0', 12.8 '7.0;7.5;8.0;8.6;9.0;10.0;12.0', "
+    "12.9 '7.0;7.5;8.0;8.6;9.0;10.0;12.0+PTX'; "
+    "its 12.8 arm matches the measured torch 2.8.0 PyPI (cu128) wheel"
+)
+RM_29 = (
+    f"{PT}/pull/164471 (merged 2025-10-02) RELEASE.md 'PyTorch CUDA Support Matrix' 'For Release 2.9': "
+    "12.6.3 Maxwell(5.0)..Hopper(9.0); 12.8.1 Volta(7.0)..Blackwell(10.0, 12.0); "
+    "13.0.0 Turing(7.5)..Blackwell(10.0, 12.0+PTX), +PTX on linux builds only"
+)
+RM_210 = (
+    f"{PT}/pull/175253 RELEASE.md diff: the matrix headed 'For Release 2.9 and 2.10' (same rows as for 2.9) "
+    "before the 2.11 update"
+)
+RM_212 = (
+    f"{PT}/pull/182849 '[release 2.12] Update PyTorch CUDA Support Matrix' RELEASE.md: "
+    "x86 12.6.3 Maxwell(5.0)..Hopper(9.0); "
+    "13.0.2 and 13.2.1 Turing(7.5)..Blackwell(10.0, 12.0+PTX), +PTX on linux builds only; aarch64 12.6.3 8.0, 9.0; "
+    "13.0.2 8.0, 9.0, 10.0, 11.0, 12.0+PTX"
+)
+_BL = {
+    "cu118": "11.8 '5.0;6.0;7.0;7.5;8.0;8.6;3.7;9.0'",
+    "cu121": "12.1 '5.0;6.0;7.0;7.5;8.0;8.6;9.0'",
+    "cu124": "12.4 '5.0;6.0;7.0;7.5;8.0;8.6;9.0' (cuda-aarch64: '9.0')",
+}
+COG_241 = COG.format("'torch 2.4.1+cu124 cubins: sm_50 ... sm_90 PTX: none'")
+_A37 = ["3.7", "5.0", "6.0", "7.0", "7.5", "8.0", "8.6"]
+_A50 = ["5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "9.0"]
+_A70 = ["7.0", "7.5", "8.0", "8.6", "9.0", "10.0", "12.0"]
+_A75 = ["7.5", "8.0", "8.6", "9.0", "10.0", "12.0"]
+ArchEntry = tuple[list[str], str | None, list[str] | None, str | None, str]
+ARCH: dict[tuple[str, str], ArchEntry] = {
+    ("2.0", "cu117"): (
+        _A37,
         None,
-        ["x86_64", "aarch64"],
-        "CUDA 12.6.3; aarch64 builds: 8.0, 9.0",
-    ),
-    ("2.11", "cu128"): (
-        ["7.5", "8.0", "8.6", "9.0", "10.0", "12.0"],
         None,
-        ["x86_64", "aarch64"],
-        "CUDA 12.8.1; aarch64 builds: 8.0, 9.0, 10.0, 12.0",
+        None,
+        _BUILDER.format(_B["2.0"], "2.0", "11.[67] '3.7;5.0;6.0;7.0;7.5;8.0;8.6'"),
     ),
+    ("2.0", "cu118"): (
+        [*_A37, "9.0"],
+        None,
+        None,
+        None,
+        _BUILDER.format(_B["2.0"], "2.0", "11.8 '3.7;5.0;6.0;7.0;7.5;8.0;8.6;9.0'")
+        + "; "
+        + COG.format("'torch 2.0.1+cu118 cubins: sm_37 ... sm_90 PTX: none'"),
+    ),
+    **{
+        (m, v): (
+            [*_A37, "9.0"] if v == "cu118" else _A50,
+            None,
+            None,
+            "aarch64 builds: 9.0 only" if v == "cu124" else None,
+            _BUILDER.format(_B[m], m, _BL[v]) + (f"; {COG_241}" if (m, v) == ("2.4", "cu124") else ""),
+        )
+        for m in ("2.1", "2.2", "2.3", "2.4", "2.5")
+        for v in ("cu118", "cu121", *(("cu124",) if m in ("2.4", "2.5") else ()))
+    },
+    ("2.7.0", "cu128"): (
+        _A75,
+        "12.0",
+        None,
+        None,
+        COG.format("'torch 2.7.0+cu128 cubins: sm_75 sm_80 sm_86 sm_90 sm_100 sm_120 PTX: compute_120'"),
+    ),
+    **{
+        ("2.8", v): (lst, ptx, None, None, BUILD_28) for v, lst, ptx in (("cu126", _A50, None), ("cu129", _A70, "12.0"))
+    },
+    **{
+        (m, v): (lst, ptx, None, note, src)
+        for m, src in (("2.9", RM_29), ("2.10", f"{RM_210}; {RM_29}"))
+        for v, lst, ptx, note in (
+            ("cu126", _A50, None, "CUDA 12.6.3"),
+            ("cu128", _A70, None, "CUDA 12.8.1"),
+            ("cu130", _A75, "12.0", "CUDA 13.0.0; +PTX on Linux builds only"),
+        )
+    },
+    ("2.11", "cu126"): (_A50, None, ["x86_64", "aarch64"], "CUDA 12.6.3; aarch64 builds: 8.0, 9.0", CSM),
+    ("2.11", "cu128"): (_A75, None, ["x86_64", "aarch64"], "CUDA 12.8.1; aarch64 builds: 8.0, 9.0, 10.0, 12.0", CSM),
     ("2.11", "cu130"): (
-        ["7.5", "8.0", "8.6", "9.0", "10.0", "12.0"],
+        _A75,
         "12.0",
         ["x86_64", "aarch64"],
         "CUDA 13.0.2; +PTX on Linux builds only; aarch64 builds: 8.0, 9.0, 10.0, 11.0, 12.0+PTX",
+        CSM,
     ),
+    **{
+        (m, v): (lst, ptx, plat, note, RM_212)
+        for m in ("2.12",)
+        for v, lst, ptx, plat, note in (
+            ("cu126", _A50, None, ["x86_64", "aarch64"], "CUDA 12.6.3; aarch64 builds: 8.0, 9.0"),
+            (
+                "cu130",
+                _A75,
+                "12.0",
+                ["x86_64", "aarch64"],
+                "CUDA 13.0.2; +PTX on Linux builds only; aarch64 builds: 8.0, 9.0, 10.0, 11.0, 12.0+PTX",
+            ),
+            ("cu132", _A75, "12.0", None, "CUDA 13.2.1; +PTX on Linux builds only"),
+        )
+    },
 }
+# torch release -> (arch flags, sha256) of its PyPI Linux x86_64 cp311 wheel: the CUDA_ARCH_FLAGS string compiled into
+# torch/lib/libtorch_python.so (what torch.cuda.get_arch_list() returns; compute_XY would mean PTX), read by HTTP Range
+# from the wheel on 2026-11-21. It describes the PyPI default build only and wins over ARCH on that merged row.
+_F37 = "sm_37 sm_50 sm_60 sm_70 sm_75 sm_80 sm_86"
+_F50 = "sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90"
+_F70 = "sm_70 sm_75 sm_80 sm_86 sm_90 sm_100 sm_120"
+_F75 = "sm_75 sm_80 sm_86 sm_90 sm_100 sm_120"
+WHEEL_ARCH: dict[str, tuple[str, str]] = {
+    "2.0.0": (_F37, "09651bff72e439d004c991f15add0c397c66f98ab36fe60d5514b44e4da722e8"),
+    "2.0.1": (_F37, "e617b1d0abaf6ced02dbb9486803abfef0d581609b09641b34fa315c9c40766d"),
+    "2.1.0": (_F50, "2224622407ca52611cbc5b628106fde22ed8e679031f5a99ce286629fc696128"),
+    "2.1.1": (_F50, "98fea993639b0bb432dfceb7b538f07c0f1c33386d63f635219f49254968c80f"),
+    "2.1.2": (_F50, "a6ebbe517097ef289cc7952783588c72de071d4b15ce0f8b285093f0916b1162"),
+    "2.2.0": (_F50, "0d1c580e379c0d48f0f0a08ea28d8e373295aa254de4f9ad0631f9ed8bc04c24"),
+    "2.2.1": (_F50, "d86664ec85902967d902e78272e97d1aff1d331f7619d398d3ffab1c9b8e9157"),
+    "2.2.2": (_F50, "ad4c03b786e074f46606f4151c0a1e3740268bcf29fbd2fdf6666d66341c1dcb"),
+    "2.3.0": (_F50, "493d54ee2f9df100b5ce1d18c96dbb8d14908721f76351e908c9d2622773a788"),
+    "2.3.1": (_F50, "b2ec81b61bb094ea4a9dee1cd3f7b76a44555375719ad29f05c0ca8ef596ad39"),
+    "2.4.0": (_F50, "e743adadd8c8152bb8373543964551a7cb7cc20ba898dc8f9c0cdbe47c283de0"),
+    "2.4.1": (_F50, "0b5f88afdfa05a335d80351e3cea57d38e578c8689f751d35e0ff36bce872113"),
+    "2.5.0": (_F50, "499a68a756d3b30d10f7e0f6214dc3767b130b797265db3b1c02e9094e2a07be"),
+    "2.5.1": (_F50, "de5b7d6740c4b636ef4db92be922f0edc425b65ed78c5076c43c42d362a45457"),
+    "2.6.0": (_F50, "7979834102cd5b7a43cc64e87f2f3b14bd0e1458f06e9f88ffa386d07c7446e1"),
+    "2.7.0": (_F50, "fd5cfbb4c3bbadd57ad1b27d56a28008f8d8753733411a140fcfb84d7f933a25"),
+    "2.7.1": (_F50, "06eea61f859436622e78dd0cdd51dbc8f8c6d76917a9cf0555a333f9eac31ec1"),
+    "2.8.0": (_F70, "c12fa219f51a933d5f80eeb3a7a5d0cbe9168c0a14bbb4055f1979431660879b"),
+    "2.9.0": (_F70, "51de31219c97c51cf4bf2be94d622e3deb5dcc526c6dc00e97c17eaec0fc1d67"),
+    "2.9.1": (_F70, "d033ff0ac3f5400df862a51bdde9bad83561f3739ea0046e68f5401ebfa67c1b"),
+    "2.10.0": (_F70, "a2f9edd8dbc99f62bc4dfb78af7bf89499bca3d753423ac1b4e06592e467b763"),
+    "2.11.0": (_F75, "7aa2f9bbc6d4595ba72138026b2074be1233186150e9292865e04b7a63b8c67a"),
+    "2.12.0": (_F75, "415c1b8d0412f67551c8e89a2daca0fb3e56694af0281ba155eaa9da481f58b4"),
+    "2.12.1": (_F75, "6e29e7e74d05bda7d955c75e99459f878ebd970ef851b4057edbd3b34a5eb4a3"),
+    "2.13.0": (_F75, "60fcdcb2f3876e21146cb4524ef06397d727ca9ad5f020818547e25075fe3cb7"),
+    "2.14.0": (_F75, "8d9e232b6376c62f3090237889fb1cb6887c0ece9f73e6c1052e80fc1481f999"),
+    "2.14.1": (_F75, "305a61f61f35f128579f299c5bd33d475f6a01c6307336139632e30856c4854d"),
+    "2.15.0": (_F75, "48c2d861134c0b5697c7602cb5ffa68f62a2989fdcd1717e593356f67996ca1e"),
+}
+WHEEL_SRC = (
+    "CUDA_ARCH_FLAGS '{}' in torch/lib/libtorch_python.so of PyPI's torch-{}-cp311-cp311-manylinux*_x86_64.whl "
+    "(sha256 {}), read by HTTP Range on 2026-11-21"
+)
 
 
 def http_get(url: str, cache: Path | None, max_age_s: float | None = None, span: str = "") -> bytes:
@@ -342,12 +483,14 @@ def curated_rows(ver: Version) -> list[Row]:
             cudnn = CUDNN[(minor, variant)]
             row.update(cudnn=cudnn, cudnn_major=int(cudnn.split(".")[0]))
             src.append(RCM)
-        if (minor, variant) in ARCH:
-            arch, ptx, platforms, note = ARCH[(minor, variant)]
-            row.update(arch=arch, ptx=ptx, platforms=platforms, note=note)
-            src.append(CSM)
+        entry = ARCH.get((str(ver), variant)) or ARCH.get((minor, variant))
+        if entry:
+            arch, ptx, platforms, note, asrc = entry
+            row.update(arch=arch, ptx=ptx)
+            row.update({k: v for k, v in (("platforms", platforms), ("note", note)) if v})
+            src.append(asrc)
         if variant == "cu132":
-            row["note"] = "experimental build per the 2.12 release post"
+            row["note"] = "; ".join(filter(None, [row.get("note"), "experimental build per the 2.12 release post"]))
         row.update(source="; ".join(src), checked=CURATED_CHECKED)
         rows.append(row)
     return rows
@@ -360,6 +503,9 @@ def merge(pypi: Row, curated: Row) -> Row:
     for field in ("cuda", "cudnn"):
         if field in curated and field in pypi and curated[field] != pypi[field]:
             notes.append(f"curated {field} {curated[field]} disagrees with the PyPI pin {pypi[field]}")
+    for field in ("arch", "ptx"):
+        if field in curated and field in pypi and curated[field] != pypi[field]:
+            notes.append(f"curated {field} {curated[field]} is not what the PyPI wheel ships ({pypi[field]})")
     out.update({k: v for k, v in pypi.items() if k not in ("note", "source", "checked")})
     out["note"] = "; ".join([*notes, f"also listed on {INDEX.format(pypi['variant'])} (+{pypi['variant']})"])
     out["source"] = f"{pypi['source']}; {curated['source']}"
@@ -401,6 +547,11 @@ def derive(pypi: PyPI, today: str) -> list[Row]:
         if ver < FIRST or not linux_wheels(files, "x86_64"):
             continue
         base = pypi_row(pypi, ver, files, today)
+        if str(ver) in WHEEL_ARCH:
+            flags, sha = WHEEL_ARCH[str(ver)]
+            base["arch"] = [f"{sm[3:-1]}.{sm[-1]}" for sm in flags.split() if sm.startswith("sm_")]
+            base["ptx"] = next((f"{c[8:-1]}.{c[-1]}" for c in flags.split() if c.startswith("compute_")), None)
+            base["source"] += "; " + WHEEL_SRC.format(flags, ver, sha)
         by_variant = {r["variant"]: r for r in curated_rows(ver)}
         pv = base["variant"]
         by_variant[pv] = merge(base, by_variant[pv]) if pv in by_variant else base
