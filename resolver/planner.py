@@ -173,8 +173,8 @@ class Planner:
             full = driver_cuda is None or cuda <= driver_cuda
             # Past what the driver fully supports, the nearest CUDA leans least on minor-version compatibility.
             number = cuda.major * 100 + cuda.minor
-            closeness = number if full else -number
-            return (Version(str(row["torch"])), full, bool(row.get("pypi_default")), closeness)
+            pypi = bool(row.get("pypi_default"))
+            return (Version(str(row["torch"])), full, (pypi, number) if full else (-number, pypi))
 
         rows.sort(key=preference, reverse=True)
         out = []
