@@ -118,10 +118,9 @@ def torchvision_candidate(version: str, host: Host | None, target: Target, pip_l
 
 
 def torchcodec_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
-    row = row_for("torchcodec", version)
-    provides = [Provide("pkg:torchcodec", split_local(version)[0])]
+    row, provides, unknown = _lookup("torchcodec", "torchcodec", version)
     if row is None:
-        return candidate("torchcodec", version, provides, [], "not in matrices/torchcodec.toml")
+        return unknown
     src = _src(row)
     requires = family_rule("torchcodec", torch_spec(str(row["torch"])), None, src) if row.get("torch") else []
     if row.get("cuda_major"):
@@ -150,19 +149,25 @@ def ptx_cuda(isa: object) -> str | None:
     return str(row["cuda"]) if row else None
 
 
+def _lookup(name: str, matrix: str, version: str) -> tuple[Mapping[str, Any] | None, list[Provide], Candidate]:
+    """A package's matrix row, what any version of it provides, and the candidate it is when the matrix
+    does not know the version (it provides itself and requires nothing: unknown, not guessed)."""
+    provides = [Provide(f"pkg:{name}", split_local(version)[0])]
+    unknown = candidate(name, version, provides, [], f"not in matrices/{matrix}.toml")
+    return row_for(matrix, version), provides, unknown
+
+
 def torch_spec(paired: str) -> str:
     """A matrix's torch pairing as a specifier: '2.8' -> '==2.8.*', '>=2.11' stays as it is."""
     return paired if paired[:1] in "<>=!~" else f"=={paired}.*"
 
 
 def ctranslate2_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
-    row = row_for("ctranslate2", version)
-    base, _ = split_local(version)
-    provides = [Provide("pkg:ctranslate2", base)]
+    row, provides, unknown = _lookup("ctranslate2", "ctranslate2", version)
     if row is None:
-        return candidate("ctranslate2", version, provides, [], "not in matrices/ctranslate2.toml")
+        return unknown
     src = _src(row)
-    name = f"ctranslate2 {base}"
+    name = f"ctranslate2 {split_local(version)[0]}"
     requires = python_rule("ctranslate2", _pythons(row), src)
     if row.get("execstack"):
         requires.append(Require("glibc", "glibc-execstack",
@@ -221,10 +226,9 @@ def compute_type_rule(compute_type: str) -> list[Require]:
 
 
 def faster_whisper_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
-    row = row_for("faster_whisper", version)
-    provides = [Provide("pkg:faster-whisper", split_local(version)[0])]
+    row, provides, unknown = _lookup("faster-whisper", "faster_whisper", version)
     if row is None:
-        return candidate("faster-whisper", version, provides, [], "not in matrices/faster_whisper.toml")
+        return unknown
     src = _src(row)
     requires = spec_rule(f"faster-whisper {version}", "ctranslate2", row.get("ctranslate2"), src)
     requires += _requires_python(f"faster-whisper {version}", row.get("python_requires"), src)
@@ -239,10 +243,9 @@ def _requires_python(name: str, spec: Any, source: str) -> list[Require]:
 
 
 def pyannote_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
-    row = row_for("pyannote_audio", version)
-    provides = [Provide("pkg:pyannote-audio", split_local(version)[0])]
+    row, provides, unknown = _lookup("pyannote-audio", "pyannote_audio", version)
     if row is None:
-        return candidate("pyannote-audio", version, provides, [], "not in matrices/pyannote_audio.toml")
+        return unknown
     src = _src(row)
     name = f"pyannote.audio {version}"
     requires = _requires_python(name, row.get("python_requires"), src)
@@ -277,10 +280,9 @@ def huggingface_hub_candidate(version: str, host: Host | None, target: Target, p
 
 
 def whisperx_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
-    row = row_for("whisperx", version)
-    provides = [Provide("pkg:whisperx", split_local(version)[0])]
+    row, provides, unknown = _lookup("whisperx", "whisperx", version)
     if row is None:
-        return candidate("whisperx", version, provides, [], "not in matrices/whisperx.toml")
+        return unknown
     src = _src(row)
     requires = _requires_python(f"whisperx {version}", row.get("python_requires"), src)
     for dependency in ("torch", "torchaudio", "torchvision", "ctranslate2", "faster_whisper", "pyannote_audio",
