@@ -27,9 +27,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _load_host(path: str | None) -> Host:
     from envsolve.resolver.host import read_host
-    from envsolve.resolver.localhost import live_host
+    from envsolve.resolver.probe import probe_host
 
-    return read_host(path) if path else live_host()
+    return read_host(path) if path else probe_host()
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -96,6 +96,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Each part registers its own command; their modules import only argparse at load time.
+    from envsolve.pipeline import cli as run_cli
+    from envsolve.resolver import probe_cli
+
     parser = _Parser(prog="envsolve", description="Make GPU speech stacks (faster-whisper + pyannote) install and "
                      "run on the first try.", epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"envsolve {__version__}")
@@ -141,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Show what a finding code means, its symptoms, ways out and sources.")
     explain.add_argument("code", nargs="?", help="finding code, e.g. cudnn-shadowed (omit to list all)")
     explain.set_defaults(func=cmd_explain)
-    from envsolve.pipeline import cli as run_cli; run_cli.add_parser(sub)  # noqa: E702, I001
+    probe_cli.add_parser(sub)
+    run_cli.add_parser(sub)
     return parser
 
 

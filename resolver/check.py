@@ -12,10 +12,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from envsolve.resolver.host import Host
-from envsolve.resolver.model import Candidate, Finding, LibraryNeed, Provide, Require
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
+
+from envsolve.resolver.host import Host, LoaderLink
+from envsolve.resolver.model import Candidate, Finding, LibraryNeed, Provide, Require
 
 
 @dataclass
@@ -54,14 +55,14 @@ class LoaderView:
     """How the dynamic loader will search on this host (from the snapshot's env and loader data)."""
 
     ld_library_path: tuple[str, ...]
-    links: dict[tuple[str, str], str | None]  # (consumer, soname prefix) -> resolved path
+    links: dict[tuple[str, str], LoaderLink]  # (consumer, soname) -> what the probe saw the loader do
 
     @classmethod
     def of(cls, host: Host | None) -> LoaderView:
         if host is None:
             return cls((), {})
         dirs = tuple(d.rstrip("/") for d in host.env.get("LD_LIBRARY_PATH", "").split(":") if d)
-        links = {(x.consumer, x.needs): x.resolved for x in host.loader or ()}
+        links = {(x.consumer, x.needs): x for x in host.loader or ()}
         return cls(dirs, links)
 
     def order(self, providers: Iterable[Provide], need: LibraryNeed) -> list[tuple[Provide, str]]:
@@ -81,13 +82,13 @@ class LoaderView:
         ranked.sort(key=lambda item: (item[0], item[1]))
         return [(p, why) for _, _, p, why in ranked]
 
-    def resolved_by_probe(self, need: LibraryNeed) -> tuple[bool, str | None]:
-        """What the live probe saw the loader pick for this consumer, if it looked."""
-        for (consumer, soname), resolved in self.links.items():
+    def probed(self, need: LibraryNeed) -> LoaderLink | None:
+        """What the live probe saw the loader pick for this consumer and library, if it looked."""
+        for (consumer, soname), link in self.links.items():
             if consumer == need.consumer and soname.startswith(f"lib{need.name}") and \
                     soname.endswith(f".so.{need.major}"):
-                return True, resolved
-        return False, None
+                return link
+        return None
 
 
 def check(
@@ -183,12 +184,15 @@ def _evaluate_library(
     same_major = [p for p in providers if _major(p) == need.major and _same_cuda(p, need)]
     others = [p for p in providers if _major(p) != need.major]
     label = f"{need.name} {need.major}" + (f" (>= {need.min_version})" if need.min_version else "")
-    probed, resolved = view.resolved_by_probe(need)
-    if probed:
-        picked = next((p for p in same_major if p.detail.get("path") == resolved), None)
-        order = [(picked, "the loader (probed)")] if picked else []
-        if resolved and not picked:
+    link = view.probed(need)
+    searched: list[str] = []
+    if link is not None:
+        picked = next((p for p in same_major if p.detail.get("path") == link.resolved), None)
+        order = [(picked, f"the loader ({link.via or 'probed'})")] if picked else []
+        if link.resolved and not picked:
             return None  # the loader found a copy we have no record of; trust the probe
+        searched = [f"{need.consumer} asks for {link.needs} ({link.how}): the loader tried "
+                    + (", ".join(link.searched[:12]) or "nothing") + (" ..." if len(link.searched) > 12 else "")]
     else:
         order = [(p, why) for p, why in view.order(same_major, need)]
     if not providers:
@@ -198,14 +202,14 @@ def _evaluate_library(
         if same_major:
             return finding(
                 f"{need.consumer} loads {label}; a copy exists but the loader will not find it for {need.consumer}.",
-                [f"present but not searched: {p.describe()}" for p in same_major]
+                [f"present but not searched: {p.describe()}" for p in same_major] + searched
                 + [f"LD_LIBRARY_PATH={':'.join(view.ld_library_path) or '(empty)'}"],
                 code=f"{base}-not-on-loader-path",
                 dirs=":".join(sorted({os.path.dirname(p.detail.get("path", "")) for p in same_major})),
             )
         return finding(
             f"{need.consumer} loads {label}, and no copy of major {need.major} exists.",
-            [f"other major: {p.describe()}" for p in others] or [f"no {need.name} library found"],
+            ([f"other major: {p.describe()}" for p in others] or [f"no {need.name} library found"]) + searched,
         )
     picked, why = order[0]
     if need.min_version and _older(picked.version, need.min_version):

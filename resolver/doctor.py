@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from envsolve.resolver.check import check
@@ -64,6 +64,10 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None) 
         return True
 
     result = check(stack, host, settled)
+    # The probe's own words about the container (no /dev/nvidia*, /.dockerenv) are the evidence here.
+    context = tuple(n for n in host.notes if "container" in n.lower() or "gpu" in n.lower())
+    result.findings = [replace(f, evidence=f.evidence + context) if f.code == "gpu-not-visible" else f
+                       for f in result.findings]
     order = {"error": 0, "warning": 1}
     findings = sorted(result.findings, key=lambda f: (order[f.severity], f.code, f.subject))
     return Report(_dedupe(findings), sorted(set(result.unknown)))

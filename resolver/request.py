@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from envsolve.resolver.host import normalize
 from packaging.requirements import InvalidRequirement, Requirement
 
 from envsolve.errors import EnvsolveError
+from envsolve.resolver.host import normalize
 
 # The packages each workload installs, in the order the planner decides them (the most
 # constraining first, so conflicts surface early).

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from envsolve.resolver import matrices
 from envsolve.resolver.host import Host, normalize
 from envsolve.resolver.model import Candidate, LibraryNeed, Provide, Require
-from packaging.version import InvalidVersion, Version
 
 WATCHED_TORCHAUDIO_API = ("AudioMetaData", "info", "load", "list_audio_backends", "get_audio_backend",
                           "set_audio_backend", "backend", "save")

@@ -21,13 +21,13 @@ import re
 import shutil
 import struct
 import sys
+import tomllib
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 

@@ -1,0 +1,365 @@
+"""`probe_host()`: this machine as a host snapshot, seen the way the dynamic loader sees it.
+
+Sources, cheapest first: the interpreter and OS, the platform markers, the driver (NVML, else the
+kernel module's files), the ld.so cache, installed distributions (metadata only), the library
+directories (libscan), the loader simulation for each native consumer, and `ffmpeg -version`.
+Each source is guarded: one that fails leaves its facts unknown and says why in `Host.notes`.
+
+Privacy: only the variables in host.KEPT_ENV are kept, the home directory is written "~", and
+nothing reads GPU UUIDs or serial numbers. The result is cached per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import mmap
+import os
+import platform as _platform
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from envsolve.resolver import installed as _installed
+from envsolve.resolver import libscan, nvml, platforms
+from envsolve.resolver.elf import ElfError, ElfFile, is_soname_like
+from envsolve.resolver.host import KEPT_ENV, Host, Library, LoaderLink, OSInfo
+from envsolve.resolver.ldcache import LdCache, read_ld_so_cache
+from envsolve.resolver.loader import CUDA_PREFIXES, DEFAULT_DIRS, resolve, split_search_path
+
+__all__ = ["Probe", "collect", "consumer_links", "dlopen_names", "probe", "probe_host", "scrub_home"]
+
+T = TypeVar("T")
+# Sonames whose resolution is recorded; libtorch* is followed (for torchcodec) but not reported.
+REPORTED_PREFIXES = tuple(p for p in CUDA_PREFIXES if p != "libtorch")
+MAX_SEARCHED = 40  # files tried kept per link; a 10,000-entry LD_LIBRARY_PATH must not bloat snapshots
+DLOPEN_SCAN_LIMIT = 1 << 30  # bytes of a consumer scanned for the sonames it dlopens
+AARCH64_DIRS = ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+_UUIDISH = re.compile(r"GPU-[0-9a-fA-F-]{8,}|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                      r"[0-9a-fA-F]{12}\b")
+
+
+@dataclass
+class Probe:
+    """A probe's result: the snapshot, plus what only the readable report shows."""
+
+    host: Host
+    torch: _installed.TorchBuild | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@functools.cache
+def probe_host() -> Host:
+    """This machine as a Host (cached per process). Never raises for what the machine holds."""
+    return collect().host
+
+
+@functools.cache
+def probe() -> Probe:
+    """probe_host() with the torch build facts and per-source timings (cached per process)."""
+    return collect()
+
+
+def collect(
+    env: Mapping[str, str] | None = None,
+    *,
+    root: str = "/",
+    site_dirs: Sequence[str] | None = None,
+    python: str | None = None,
+    home: str | None = None,
+    ld_cache: LdCache | None = None,
+) -> Probe:
+    """Probe now, without the cache. Arguments replace the live sources, for tests."""
+    env = dict(os.environ if env is None else env)
+    notes: list[str] = []
+    timings: dict[str, float] = {}
+
+    def guarded(name: str, fn: Callable[[], T], default: T) -> T:
+        start = time.perf_counter()
+        try:
+            return fn()
+        except Exception as e:  # a probe never crashes the run; the reason goes into the notes
+            notes.append(f"{name}: could not be read ({type(e).__name__}: {str(e)[:160]}); left unknown")
+            return default
+        finally:
+            timings[name] = time.perf_counter() - start
+
+    arch = platforms.arch()
+    distro = guarded("os", lambda: platforms.parse_os_release(
+        platforms.read_text(os.path.join(root, "etc/os-release"), 8192) or ""), None)
+    os_info = OSInfo(system=_platform.system(), arch=arch, glibc=platforms.glibc_version(), distro=distro)
+    platform = guarded("platform", lambda: platforms.detect_platform(env, root), None)
+
+    drv = guarded("driver", lambda: nvml.probe_driver(env, root), None)
+    if drv is not None:
+        notes.extend(drv.notes)
+
+    cache = ld_cache if ld_cache is not None else guarded("ld.so cache", read_ld_so_cache, LdCache())
+    if cache.reason:
+        notes.append(f"ld.so cache: {cache.reason}")
+
+    inst = guarded("packages", _installed.read_installed, None)
+    torch = None
+    owners: dict[str, tuple[str, str]] = {}
+    if inst is not None:
+        notes.extend(inst.notes)
+        torch = guarded("torch build", lambda: _installed.torch_build(inst), None)
+        if torch is not None:
+            notes.append(torch.describe())
+        owners = guarded("wheel owners", lambda: _installed.wheel_lib_owners(inst), {})
+        labelled: dict[str, str] = guarded("build labels", lambda: _installed.build_versions(inst), {})
+        for name, full in labelled.items():
+            notes.append(f"{name} {inst.packages[name]} is recorded as {full}: its metadata carries no build "
+                         f"label, its {name}/version.py does")
+        inst.packages.update(labelled)
+
+    sites = list(site_dirs) if site_dirs is not None else _site_dirs()
+    conda = _conda_prefixes(env)
+    scan = guarded("libraries", lambda: libscan.scan_libraries(
+        env=env, ld_cache=cache, site_dirs=sites, conda_prefixes=conda, owners=owners,
+        default_dirs=_default_dirs(arch) + libscan.EXTRA_DIRS, root=root), None)
+    libraries: tuple[Library, ...] | None = None
+    if scan is not None:
+        notes.extend(scan.notes[:20])
+        libraries = tuple(scan.libraries)
+
+    links: tuple[LoaderLink, ...] | None = None
+    if inst is not None:
+        exe = os.path.realpath(python or sys.executable)
+        consumers: list[_installed.Consumer] = guarded("consumers", lambda: _installed.native_consumers(inst, exe), [])
+        links = guarded("loader", lambda: _simulate(consumers, env, cache, arch, notes), None)
+        if links is not None and libraries is not None:
+            links = _align(links, libraries)
+
+    ffmpeg = guarded("ffmpeg", lambda: _ffmpeg(notes), None)
+
+    host = Host(
+        os=os_info,
+        python=_platform.python_version(),
+        platform=platform,
+        gpus=drv.gpus if drv is not None else None,
+        driver=drv.driver if drv is not None else None,
+        driver_known=drv is not None,
+        cuda_toolkits=tuple(scan.toolkits) if scan is not None else None,
+        libraries=libraries,
+        packages=dict(sorted(inst.packages.items())) if inst is not None else None,
+        packages_complete=inst is not None,
+        env={k: env[k] for k in KEPT_ENV if k in env},
+        loader=links,
+        ffmpeg=ffmpeg,
+        notes=tuple(_UUIDISH.sub("<redacted>", n) for n in notes),
+    )
+    home = home if home is not None else os.path.expanduser("~")
+    return Probe(scrub_home(host, home), scrub_home(torch, home) if torch else None, timings)
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _site_dirs() -> list[str]:
+    import site
+
+    dirs: list[str] = []
+    with contextlib.suppress(AttributeError):  # some embedded or old virtualenv interpreters lack it
+        dirs += site.getsitepackages()
+    with contextlib.suppress(AttributeError):
+        dirs.append(site.getusersitepackages())
+    dirs += [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    return list(dict.fromkeys(d for d in dirs if d))
+
+
+def _conda_prefixes(env: Mapping[str, str]) -> list[str]:
+    prefixes = [env.get("CONDA_PREFIX", "")]
+    if os.path.isdir(os.path.join(sys.prefix, "conda-meta")):
+        prefixes.append(sys.prefix)
+    return list(dict.fromkeys(p for p in prefixes if p.startswith("/")))
+
+
+def _default_dirs(arch: str | None) -> tuple[str, ...]:
+    return AARCH64_DIRS if arch == "aarch64" else DEFAULT_DIRS
+
+
+def _ffmpeg(notes: list[str]) -> str | None:
+    text, how = platforms.read_ffmpeg_version()
+    if text is None:
+        notes.append(f"ffmpeg: {how}; the FFmpeg libraries found are listed under libraries (libavutil)")
+        return None
+    release, avutil = platforms.parse_ffmpeg_version(text)
+    if release is None:
+        notes.append(f"ffmpeg: {how} prints no release number (a git build?); libavutil {avutil or '?'}")
+    return release
+
+
+# ---------------------------------------------------------------- loader simulation
+
+
+def _pruned_llp(value: str | None) -> str | None:
+    """LD_LIBRARY_PATH without absolute entries that are not directories: the loader skips those
+    anyway (ENOENT), so resolution is the same, and a 10,000-entry path stays cheap."""
+    if not value:
+        return value
+    kept = [d for d in split_search_path(value, ":;") if not d.startswith("/") or _is_dir(d)]
+    return ":".join(kept)
+
+
+def _is_dir(path: str) -> bool:
+    try:
+        return os.path.isdir(path)
+    except (OSError, ValueError):
+        return False
+
+
+def consumer_links(
+    path: str,
+    name: str,
+    *,
+    env_ld_library_path: str | None,
+    ld_cache: LdCache,
+    loaded: Sequence[str] = (),
+    loader_chain: Sequence[str] = (),
+    default_dirs: Sequence[str] = DEFAULT_DIRS,
+    scan_limit: int = DLOPEN_SCAN_LIMIT,
+) -> tuple[list[LoaderLink], list[str]]:
+    """What `path` needs (DT_NEEDED) and dlopens (sonames in its first `scan_limit` bytes), each
+    resolved with loader.resolve, as loader.loader_links does but with the fast scan of
+    dlopen_names; plus every path it brings in. torch links its CUDA libraries (it dlopens only
+    the driver's), so the probe passes scan_limit=0 for it."""
+    with ElfFile.open(path) as elf:
+        needed = elf.needed
+    strings = dlopen_names(path, scan_limit) if scan_limit > 0 else ()
+    links: list[LoaderLink] = []
+    now_loaded = list(loaded)
+
+    def run(soname: str, already: Sequence[str]) -> Any:
+        return resolve(path, soname, env_ld_library_path=env_ld_library_path, ld_cache=ld_cache,
+                       default_dirs=default_dirs, loaded=already, loader_chain=loader_chain)
+
+    for soname in needed:
+        res = run(soname, loaded)
+        if res.resolved:
+            now_loaded.append(res.resolved)
+        if soname.startswith(REPORTED_PREFIXES):
+            links.append(_link(name, res, "needed"))
+    for soname in strings:
+        if soname in needed or soname == os.path.basename(path) or not soname.startswith(REPORTED_PREFIXES):
+            continue
+        links.append(_link(name, run(soname, now_loaded), "dlopen"))
+    return links, now_loaded
+
+
+_DLOPEN = re.compile(rb"lib(?:cu|nccl|nv|av|sw)[A-Za-z0-9_.+\-]{0,200}?\.so(?:\.[0-9]+)*")
+_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+-")
+
+
+def dlopen_names(path: str, limit: int = DLOPEN_SCAN_LIMIT) -> tuple[str, ...]:
+    """CUDA/cuDNN/FFmpeg sonames written anywhere in the first `limit` bytes of `path`, in order.
+
+    elf.dlopen_strings tokenises all read-only data in Python (1 s for ctranslate2's 80 MB
+    library, 20 s for torch's); one C-level regex over a memory map finds the same names in 60 ms.
+    """
+    found: dict[str, None] = {}
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return ()
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                for match in _DLOPEN.finditer(m, 0, min(size, limit)):
+                    start, end = match.span()
+                    if (start and m[start - 1] in _NAME_BYTES) or (end < size and m[end] in _NAME_BYTES):
+                        continue
+                    name = match.group().decode("ascii")
+                    if name.startswith(REPORTED_PREFIXES) and is_soname_like(name):
+                        found.setdefault(name)
+    except (OSError, ValueError):
+        return ()
+    return tuple(found)
+
+
+def _link(name: str, res: Any, how: str) -> LoaderLink:
+    searched = tuple(res.searched)
+    if len(searched) > MAX_SEARCHED:
+        searched = (*searched[: MAX_SEARCHED - 1], f"... {len(searched) - MAX_SEARCHED + 1} more files tried",
+                    searched[-1])
+    via = res.via if res.resolved else (f"error: {res.error}" if res.error else None)
+    return LoaderLink(name, res.soname, res.resolved, via, how, searched)
+
+
+def _simulate(consumers: Sequence[_installed.Consumer], env: Mapping[str, str], cache: LdCache,
+              arch: str | None, notes: list[str]) -> tuple[LoaderLink, ...]:
+    llp = _pruned_llp(env.get("LD_LIBRARY_PATH"))
+    dirs = _default_dirs(arch)
+    out: list[LoaderLink] = []
+    seen: set[tuple[str, str]] = set()
+    torch_loaded: list[str] = []
+    for c in consumers:
+        # torch loads libtorch_global_deps first (its preload), so libtorch_cuda finds those in memory;
+        # torchcodec runs inside a process where torch is imported.
+        loaded = torch_loaded if c.name in ("torch", "torchcodec") else []
+        if c.name == "torchcodec" and not loaded:
+            notes.append("torchcodec simulated without torch's libraries loaded (torch not found)")
+        try:
+            links, brought = consumer_links(
+                c.path, c.name, env_ld_library_path=llp, ld_cache=cache, loaded=loaded, loader_chain=c.loaded_by,
+                default_dirs=dirs, scan_limit=0 if c.name == "torch" else DLOPEN_SCAN_LIMIT)
+        except ElfError as e:
+            notes.append(f"loader: cannot read {c.path}: {e.message}")
+            continue
+        if c.name == "torch":
+            # torch._C brings libtorch.so (through libtorch_python) before anything asks for it.
+            own = [p for p in (os.path.join(os.path.dirname(c.path), "libtorch.so"),) if os.path.isfile(p)]
+            torch_loaded = list(dict.fromkeys([*torch_loaded, *own, c.path, *brought]))
+        for link in links:
+            if (link.consumer, link.needs) not in seen:
+                seen.add((link.consumer, link.needs))
+                out.append(link)
+    return tuple(out)
+
+
+def _align(links: tuple[LoaderLink, ...], libraries: tuple[Library, ...]) -> tuple[LoaderLink, ...]:
+    """Name each resolved file as the library list does, when both are the same file: $ORIGIN
+    gives 'torch/lib/../../nvidia/cudnn/lib/libcudnn.so.9', the list 'nvidia/cudnn/lib/libcudnn.so.9'.
+    `searched` keeps the names the loader tried."""
+    by_real: dict[str, str] = {}
+    for lib in libraries:
+        if lib.path:
+            by_real.setdefault(os.path.realpath(lib.path), lib.path)
+    out = []
+    for link in links:
+        if link.resolved:
+            same = by_real.get(os.path.realpath(link.resolved))
+            resolved = same or os.path.normpath(link.resolved)
+            link = dataclasses.replace(link, resolved=resolved)
+        out.append(link)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- privacy
+
+
+def scrub_home(value: T, home: str) -> T:
+    """Replace the home directory with "~" in every string of a Host (or any dataclass tree)."""
+    home = home.rstrip("/")
+    if not home or home == "/" or len(home) < 2:
+        return value
+    pattern = re.compile(re.escape(home) + r"(?=/|:|;|\s|$|\)|,|')")
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return pattern.sub("~", v)
+        if isinstance(v, tuple):
+            return tuple(walk(x) for x in v)
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, dict):
+            return {walk(k): walk(x) for k, x in v.items()}
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return dataclasses.replace(v, **{f.name: walk(getattr(v, f.name)) for f in dataclasses.fields(v)})
+        return v
+
+    result: T = walk(value)
+    return result
