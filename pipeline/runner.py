@@ -1,0 +1,379 @@
+"""The batch behind `envsolve run`: decode once, recognise, diarize, attribute, write; file after file.
+
+- Models load once, on the first file that needs them (a batch that is all skipped loads nothing).
+- Each file is decoded once; the same float32 array goes to Whisper and to the diarizer.
+- A file whose outputs all exist is skipped unless `overwrite`; outputs are written atomically,
+  so an existing file is always a complete one and a killed batch resumes where it stopped.
+- One bad file never stops the batch: its error is recorded and the next file starts.
+  Errors in loading the models stop the run, since every file would fail the same way.
+
+Diarization comes from `envsolve.pipeline.diarize` (pyannote), from an RTTM file or folder
+(`diarization_file`), or not at all; when pyannote is missing the run says how to enable it and
+goes on without speakers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import importlib
+import importlib.util
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+from envsolve.errors import EnvsolveError
+from envsolve.pipeline.asr import AsrOptions, LoadedModel, load_model, transcribe
+from envsolve.pipeline.attribution import attribute, rename_speakers, rename_turns
+from envsolve.pipeline.model import Transcript, Turn
+from envsolve.pipeline.outputs import FORMATS, write_outputs
+from envsolve.pipeline.progress import Progress
+from envsolve.pipeline.rttm import read_rttm
+
+__all__ = ["AUDIO_SUFFIXES", "FileResult", "RunOptions", "Runner", "collect_inputs", "exit_status", "load_diarizer"]
+
+# What a folder given as input contributes: formats FFmpeg decodes that people record speech in.
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wma", ".aif", ".aiff", ".amr",
+     ".webm", ".mp4", ".m4v", ".mkv", ".mov", ".3gp"}
+)
+ENABLE_DIARIZATION = (
+    "Diarization is off: {why}. To get speakers, install pyannote.audio (`pip install 'envsolve[diarize]'`) "
+    "and give a local pipeline folder with --diarization-model (or set HF_TOKEN for the Hub), or pass an "
+    "existing diarization with --diarization FILE.rttm."
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything `envsolve run` was asked to do, apart from recognition (AsrOptions)."""
+
+    inputs: tuple[str, ...]
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    output_dir: Path = Path(".")
+    formats: tuple[str, ...] = ("all",)
+    overwrite: bool = False
+    diarize: bool = True
+    diarization_file: Path | None = None
+    diarization_model: str | None = None
+    speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    speaker_names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FileResult:
+    """One input's outcome: status ok, skipped or failed, with its timings and where outputs went."""
+
+    source: str
+    status: str = "ok"
+    error: str | None = None
+    reference: str | None = None
+    duration: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+    peak_vram_mb: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.stages.values())
+
+    @property
+    def rtf(self) -> float | None:
+        """Realtime factor: processing seconds per second of audio (0.05 = 20x faster than realtime)."""
+        return self.seconds / self.duration if self.duration > 0 else None
+
+    def record(self) -> dict[str, Any]:
+        return {"source": self.source, "status": self.status, "error": self.error, "reference": self.reference,
+                "duration_s": round(self.duration, 3), "stages_s": {k: round(v, 4) for k, v in self.stages.items()},
+                "rtf": None if self.rtf is None else round(self.rtf, 4), "peak_rss_mb": round(self.peak_rss_mb, 1),
+                "peak_vram_mb": self.peak_vram_mb, "outputs": {k: str(v) for k, v in self.outputs.items()}}
+
+
+class _Fatal(Exception):
+    """Carries an error that every later file would hit too (a model that cannot load): ends the run."""
+
+    def __init__(self, error: EnvsolveError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _input_error(reference: str, message: str, hint: str) -> EnvsolveError:
+    return EnvsolveError(reference, message, hint=hint, exit_code=1)
+
+
+def collect_inputs(inputs: tuple[str, ...]) -> list[tuple[str, Path | EnvsolveError]]:
+    """Expand folders (their audio files, not recursive) and globs; a miss is an entry with its error."""
+    found: list[tuple[str, Path | EnvsolveError]] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            if not files:
+                found.append((item, _input_error("input-folder-empty", f"Folder {item} has no audio files.",
+                                                 f"Audio files end in one of {' '.join(sorted(AUDIO_SUFFIXES))}.")))
+            found.extend((str(p), p) for p in files)
+        elif not path.exists() and glob.has_magic(item):
+            matches = sorted(glob.glob(str(path), recursive=True))
+            if not matches:
+                found.append((item, _input_error("input-no-match", f"Pattern {item} matches no file.",
+                                                 "Check the pattern; quote it so that the shell passes it as is.")))
+            found.extend((m, Path(m)) for m in matches if Path(m).is_file())
+        else:
+            found.append((item, path))
+    unique: dict[str, tuple[str, Path | EnvsolveError]] = {}
+    for name, target in found:
+        key = str(target.resolve()) if isinstance(target, Path) else name
+        unique.setdefault(key, (name, target))
+    return list(unique.values())
+
+
+def load_diarizer() -> tuple[ModuleType | None, str | None]:
+    """The diarization module, or None and why not (pyannote missing, module not built)."""
+    if importlib.util.find_spec("pyannote") is None or importlib.util.find_spec("pyannote.audio") is None:
+        return None, "pyannote.audio is not installed"
+    try:
+        module = importlib.import_module("envsolve.pipeline.diarize")
+    except ImportError as error:
+        return None, f"the diarization module could not be imported ({error})"
+    check = getattr(module, "available", None)
+    if check is not None:
+        usable, why = check()  # imports torch and pyannote once, so a broken stack is named up front
+        if not usable:
+            return None, why
+    return module, None
+
+
+def exit_status(results: list[FileResult]) -> int:
+    """0 when every file is ok or skipped, 1 when any failed."""
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is the process's peak so far: KiB on Linux, bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def _peak_vram_mb() -> float | None:
+    """Peak GPU memory that torch allocated (pyannote), where torch is already loaded; CTranslate2's
+    own allocations are invisible to torch, so this is a lower bound on a GPU."""
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_available():
+            return float(torch.cuda.max_memory_allocated()) / (1 << 20)
+    except Exception:
+        return None
+    return None
+
+
+class Runner:
+    """Runs a batch. `model` may be passed in to share one loaded Whisper model between runs."""
+
+    def __init__(self, options: RunOptions, progress: Progress | None = None, model: LoadedModel | None = None):
+        self.options = options
+        self.progress = progress or Progress()
+        self.model = model
+        self.model_load_seconds = 0.0 if model is None else model.load_seconds
+        self._diarizer: ModuleType | None = None
+        self._diarizer_checked = False
+        self._pipeline: Any = None
+        self._rttm_cache: dict[str, list[Turn]] | None = None
+        self._validate()
+
+    def _validate(self) -> None:
+        options = self.options
+        unknown = [name for name in options.formats if name != "all" and name not in FORMATS]
+        if unknown:
+            raise EnvsolveError("output-format-unknown", f"Unknown output format {', '.join(unknown)}.",
+                                hint=f"Choose from all, {', '.join(FORMATS)}.")
+        if options.diarization_file is not None and not options.diarization_file.exists():
+            raise EnvsolveError("rttm-not-found", f"Diarization file {options.diarization_file} does not exist.",
+                                hint="Give an RTTM file, or a folder holding STEM.rttm for each input.")
+
+    def run(self) -> Iterator[FileResult]:
+        """Process every input in order, yielding each file's result as soon as it is done."""
+        inputs = collect_inputs(self.options.inputs)
+        stems: dict[str, str] = {}
+        for name, target in inputs:
+            result = FileResult(name)
+            try:
+                if isinstance(target, EnvsolveError):
+                    raise target
+                previous = stems.setdefault(target.stem, name)
+                if previous != name:
+                    raise _input_error("output-name-clash", f"{name} and {previous} would both write "
+                                       f"{target.stem}.* in {self.options.output_dir}.",
+                                       "Run them separately with different -o folders, or rename one.")
+                self._process(target, result)
+            except _Fatal as fatal:
+                raise fatal.error from None
+            except EnvsolveError as error:
+                result.status, result.error, result.reference = "failed", error.render(), error.reference
+            except Exception as error:
+                result.status, result.reference = "failed", "internal-error"
+                result.error = f"internal error (a bug in envsolve, please report it): {type(error).__name__}: {error}"
+            result.peak_rss_mb = _peak_rss_mb()
+            result.peak_vram_mb = _peak_vram_mb()
+            self.progress.result(result.record())
+            yield result
+
+    def _wanted(self) -> list[str]:
+        return list(FORMATS) if "all" in self.options.formats else list(dict.fromkeys(self.options.formats))
+
+    def _process(self, path: Path, result: FileResult) -> None:
+        from envsolve.pipeline.audio import decode
+
+        options, progress, stem = self.options, self.progress, path.stem
+        targets = [options.output_dir / f"{stem}{FORMATS[name][0]}" for name in self._wanted()]
+        if not options.overwrite and all(target.exists() for target in targets):
+            result.status = "skipped"
+            result.notes.append("outputs exist (use --overwrite to redo)")
+            return
+        with self._stage(result, path.name, "decode"):
+            audio = decode(path)
+        result.duration = audio.duration
+        for warning in audio.warnings:
+            progress.note(warning)
+        if self.model is None:
+            # Timed apart from the file's stages: a one-off cost must not inflate one file's RTF.
+            progress.start(path.name, "load")
+            try:
+                self.model = load_model(options.asr)
+            except EnvsolveError as error:
+                raise _Fatal(error) from None
+            progress.finish()
+            self.model_load_seconds = self.model.load_seconds
+            progress.note(f"model {self.model.name} on {self.model.device} ({self.model.compute_type}) loaded in "
+                          f"{self.model.load_seconds:.2f} s")
+        if audio.silent:
+            result.notes.append("silence only: empty transcript")
+            progress.note("silence only: writing an empty transcript")
+            transcript = Transcript((), duration=audio.duration, model=self.model.name,
+                                    versions=dict(self.model.versions))
+        else:
+            with self._stage(result, path.name, "asr"):
+                transcript = transcribe(self.model, audio.samples, options.asr, sample_rate=audio.sample_rate,
+                                        on_progress=progress.update)
+        turns, exclusive = self._diarization(path, audio.samples, audio.sample_rate, result, audio.silent)
+        with self._stage(result, path.name, "attribute"):
+            if turns or exclusive:
+                transcript = attribute(transcript, turns, exclusive=exclusive)
+            if options.speaker_names:
+                transcript = rename_speakers(transcript, options.speaker_names)
+                turns = rename_turns(turns, options.speaker_names)
+        # Stage seconds as measured here (the write stage cannot time itself into its own output).
+        timings = {**{f"{k}_s": v for k, v in result.stages.items()}, "model_load_s": self.model_load_seconds}
+        transcript = dataclasses.replace(transcript, timings=timings)
+        with self._stage(result, path.name, "write"):
+            result.outputs = write_outputs(transcript, turns, options.output_dir, stem, self._wanted())
+
+    def _diarization(
+        self, path: Path, samples: Any, sample_rate: int, result: FileResult, silent: bool
+    ) -> tuple[list[Turn], list[Turn] | None]:
+        options = self.options
+        if options.diarization_file is not None:
+            return self._turns_from_rttm(path), None
+        if not options.diarize or silent:
+            return [], None
+        module = self._diarizer_module()
+        if module is None:
+            return [], None
+        with self._stage(result, path.name, "diarize"):
+            found = self._call_diarizer(module, samples, sample_rate)
+        if found is None:
+            del result.stages["diarize"]
+            return [], None
+        turns = list(found.turns)
+        exclusive = None if found.exclusive is None else list(found.exclusive)
+        return turns, exclusive
+
+    def _call_diarizer(self, module: ModuleType, samples: Any, sample_rate: int) -> Any:
+        kind = getattr(module, "Diarizer", None)
+        if kind is None:  # a plain function: diarize(audio, sample_rate, options)
+            return module.diarize(samples, sample_rate, self._diarize_options(module))
+        if self._pipeline is None:
+            try:  # loaded once for the batch; a pipeline that cannot load fails every file alike
+                self._pipeline = kind(self._diarize_options(module))
+            except EnvsolveError as error:
+                options = self.options
+                if options.diarization_model or options.speakers or options.min_speakers or options.max_speakers:
+                    raise _Fatal(error) from None  # speakers were asked for: a run without them is wrong
+                # Not asked for: pyannote being installed is no promise of a pipeline; go on without speakers.
+                self.progress.note(f"Diarization is off: {error.render()}")
+                self._diarizer = None
+                return None
+
+        def report(step: str, completed: int | None, total: int | None) -> None:
+            if completed is not None and total:
+                self.progress.update(completed / total)
+
+        return self._pipeline(samples, sample_rate, progress=report)
+
+    def _diarizer_module(self) -> ModuleType | None:
+        if not self._diarizer_checked:
+            self._diarizer_checked = True
+            self._diarizer, why = load_diarizer()
+            if why:  # the diarize module's own reasons already say how to enable it
+                self.progress.note(f"Diarization is off: {why}" if "--diarization" in why
+                                   else ENABLE_DIARIZATION.format(why=why))
+        return self._diarizer
+
+    def _diarize_options(self, module: ModuleType) -> Any:
+        # The diarize module owns its options type; pass what it declares and nothing else.
+        given = {"num_speakers": self.options.speakers, "speakers": self.options.speakers,
+                 "min_speakers": self.options.min_speakers, "max_speakers": self.options.max_speakers,
+                 "model": self.options.diarization_model, "device": self.options.asr.device}
+        kind = getattr(module, "DiarizationOptions", None) or getattr(module, "DiarizeOptions", None)
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            names = {f.name for f in dataclasses.fields(kind)}
+            return kind(**{k: v for k, v in given.items() if k in names and v is not None})
+        return SimpleNamespace(**given)
+
+    def _turns_from_rttm(self, path: Path) -> list[Turn]:
+        source = self.options.diarization_file
+        assert source is not None
+        if source.is_dir():
+            per_file = source / f"{path.stem}.rttm"
+            if not per_file.is_file():
+                raise _input_error("rttm-not-found", f"No {per_file.name} in {source} for {path}.",
+                                   f"Put the diarization of {path.name} in {per_file}.")
+            by_uri = read_rttm(per_file)
+            return [turn for turns in by_uri.values() for turn in turns]
+        if self._rttm_cache is None:
+            self._rttm_cache = read_rttm(source)
+        if path.stem in self._rttm_cache:
+            return list(self._rttm_cache[path.stem])
+        if len(self._rttm_cache) == 1 and len(self.options.inputs) == 1:
+            return list(next(iter(self._rttm_cache.values())))  # one file, one diarization: the ids may differ
+        uris = ", ".join(sorted(self._rttm_cache)) or "none"
+        raise _input_error("rttm-no-turns-for-file", f"{source} has no turns for {path.stem} (file ids: {uris}).",
+                           f"Use {path.stem} as the RTTM file id (second field) of its lines.")
+
+    def _stage(self, result: FileResult, name: str, stage: str) -> _Stage:
+        return _Stage(self.progress, result, name, stage)
+
+
+class _Stage:
+    """Times one stage into `result.stages` and reports its start and end."""
+
+    def __init__(self, progress: Progress, result: FileResult, name: str, stage: str):
+        self.progress, self.result, self.name, self.stage = progress, result, name, stage
+        self.started = 0.0
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+        self.progress.start(self.name, self.stage)
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self.result.stages[self.stage] = time.perf_counter() - self.started
+        if kind is None:
+            self.progress.finish()
