@@ -69,17 +69,12 @@ def _table(rows: Iterable[Iterable[str]]) -> list[str]:
 def render_probe(result: Any) -> str:
     """The readable report of a Probe."""
     from envsolve.resolver.installed import watched
-    from envsolve.resolver.report import describe_host
+    from envsolve.resolver.report import describe_host, driver_text
 
     host = result.host
     lines = [f"envsolve probe: {describe_host(host)}", ""]
     lines.append("GPU and driver:")
-    if host.driver is not None:
-        lines.append(f"  driver {host.driver.version}, supports CUDA {host.driver.cuda or '(unknown)'}")
-    elif host.driver_known:
-        lines.append("  no NVIDIA driver reachable")
-    else:
-        lines.append("  driver unknown")
+    lines.append(f"  {driver_text(host)}")
     for gpu in host.gpus or ():
         memory = f", {gpu.memory_mib} MiB" if gpu.memory_mib is not None else ""
         lines.append(f"  {gpu.name}: compute capability {gpu.compute_capability or '?'}{memory}")

@@ -27,18 +27,20 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None, in
     return out
 
 
+def driver_text(host: Host) -> str:
+    """'driver 550.54.15 (CUDA 12.4)', 'no NVIDIA driver reachable' or 'driver unknown'."""
+    if host.driver:
+        return f"driver {host.driver.version} (CUDA {host.driver.cuda or 'unknown'})"
+    return "no NVIDIA driver reachable" if host.driver_known else "driver unknown"
+
+
 def describe_host(host: Host) -> str:
     parts = [host.os.arch or "arch ?", f"Python {host.python or '?'}"]
     if host.platform:
         parts.append(host.platform)
     if host.os.glibc:
         parts.append(f"glibc {host.os.glibc}")
-    if host.driver:
-        parts.append(f"driver {host.driver.version} (CUDA {host.driver.cuda or '?'})")
-    elif host.driver_known:
-        parts.append("no NVIDIA driver")
-    else:
-        parts.append("driver unknown")
+    parts.append(driver_text(host))
     for gpu in host.gpus or ():
         parts.append(f"{gpu.name} (cc {gpu.compute_capability or '?'})")
     return ", ".join(parts)
