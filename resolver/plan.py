@@ -18,7 +18,7 @@ from envsolve.resolver.check import LoaderView, satisfies
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Finding
 from envsolve.resolver.packages import runs_on_gpu
-from envsolve.resolver.planner import NoSolution, Planner, Solution, with_library_path
+from envsolve.resolver.planner import NoSolution, Planner, Solution, image_rows, with_library_path
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
 
@@ -259,45 +259,25 @@ def default_compute_type(solution: Solution) -> str:
 
 
 def base_image(solution: Solution) -> tuple[str, str]:
-    """The Docker base image for this plan and why: an nvidia/cuda tag that exists and the driver starts."""
-    python = solution.python
-    if not solution.target.gpu:
-        row = matrices.load("os_glibc").one(os="debian12")
-        assert row is not None
-        return str(row["image"]).format(python=python), "CPU image: Debian bookworm (glibc 2.36 < 2.41)"
+    """A Docker base image to suggest for a host plan: the newest one the planner's image variable would
+    accept (same rows and rules as --target image), for this driver, CUDA major and pathway."""
     host = solution.host
-    driver_cuda = host.driver.cuda if host.driver and host.driver.cuda else None
-    torch = solution.choices.get("torch")
-    ct2 = solution.choices.get("ctranslate2")
-    cuda_major = None
-    if torch and torch.row and torch.row.get("cuda_major"):
-        cuda_major = int(torch.row["cuda_major"])
-    elif ct2 and ct2.row and ct2.row.get("cuda_major"):
-        cuda_major = int(ct2.row["cuda_major"])
+    driver = host.driver.cuda if host.driver and host.driver.cuda else None
+    rows = image_rows(solution.target.gpu, solution.pathway, solution.python)
+    if not solution.target.gpu:
+        return (rows[0][0], "CPU image: Debian bookworm (glibc 2.36 < 2.41)") if rows else ("", "")
+    torch, ct2 = solution.choices.get("torch"), solution.choices.get("ctranslate2")
+    cuda_major = next((int(c.row["cuda_major"]) for c in (torch, ct2) if c and c.row and c.row.get("cuda_major")),
+                      None)
     cudnn_major = int(ct2.row.get("cudnn_major") or 0) if ct2 and ct2.row else 0
-    want_cudnn = solution.pathway == "A" and cudnn_major > 0
-    best: tuple[Version, int, str] | None = None
-    for row in matrices.load("cuda_images"):
-        if row.get("status") != "supported" or not str(row["os"]).startswith("ubuntu"):
-            continue
+    for tag, row in rows:
+        required = str(row.get("require_cuda", "")).removeprefix("cuda>=")
+        if driver and required and Version(required) > Version(driver):
+            continue  # NVIDIA_REQUIRE_CUDA would refuse to start on this driver
         if cuda_major and Version(str(row["cuda"])).major != cuda_major:
             continue
-        required = str(row.get("require_cuda", "")).removeprefix("cuda>=")
-        if driver_cuda and required and Version(required) > Version(driver_cuda):
-            continue  # NVIDIA_REQUIRE_CUDA would refuse to start on this driver
-        if want_cudnn:
-            if row.get("cudnn_major") != cudnn_major or "runtime" not in row.get("cudnn_flavors", []):
-                continue
-            tag = f"{row['cuda']}-{row['cudnn_tag']}-runtime-{row['os']}"
-        else:
-            if "base" not in row.get("flavors", []):
-                continue
-            tag = f"{row['cuda']}-base-{row['os']}"
-        os_rank = {"ubuntu24.04": 3, "ubuntu22.04": 2}.get(str(row["os"]), 1)
-        key = (Version(str(row["cuda"])), os_rank, tag)
-        if best is None or key > best:
-            best = key
-    if best is None:
-        return "", "no supported nvidia/cuda tag fits this driver and CUDA major (matrices/cuda_images.toml)"
-    why = "cuDNN comes from the image (pathway A)" if want_cudnn else "libraries come from pip (pathway B)"
-    return f"nvidia/cuda:{best[2]}", f"base image nvidia/cuda:{best[2]}: {why}; its NVIDIA_REQUIRE_CUDA fits the driver"
+        if solution.pathway == "A" and cudnn_major and row.get("cudnn_major") != cudnn_major:
+            continue
+        why = "cuDNN comes from the image (pathway A)" if solution.pathway == "A" else "libraries come from pip"
+        return tag, f"base image {tag}: {why}; its NVIDIA_REQUIRE_CUDA fits the driver"
+    return "", "no supported nvidia/cuda tag fits this driver and CUDA major (matrices/cuda_images.toml)"
