@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -14,7 +15,7 @@ from conftest import HOSTS
 from envsolve.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = sorted(a.choices for a in build_parser()._actions if hasattr(a, "choices") and a.choices)[0]  # type: ignore[type-var]
+COMMANDS = sorted(next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices)
 
 
 def run(*args: str, check_exit: int | None = None) -> subprocess.CompletedProcess[str]:
