@@ -150,9 +150,8 @@ def _evaluate(
     if require.library is not None:
         return _evaluate_library(require, require.library, providers, view, result, finding)
     if not providers:
-        if require.absent == "fail" and (require.gate is None or gate_open):
-            return finding(require.why, [f"nothing provides {require.capability}"],
-                           culprits=[require.capability])
+        if require.absent == "fail" and gate_open:
+            return finding(require.why, [_absence(require.capability)], culprits=[require.capability])
         result.unknown.append(f"{candidate.label}: {require.why} (unknown: no {require.capability} known)")
         return None
     good = [p for p in providers if _meets(p, require)]
@@ -161,6 +160,19 @@ def _evaluate(
         return finding(require.why, [f"found {p.describe()}" for p in bad], culprits=owners,
                        have=", ".join(p.version or "?" for p in bad))
     return None
+
+
+def _absence(capability: str) -> str:
+    """How a missing capability reads to a user."""
+    kind, _, name = capability.partition(":")
+    if kind == "pkg":
+        return f"{name} is not in the stack"
+    if kind == "api":
+        return f"{name} does not exist in the installed release"
+    return {"cuda-driver": "no NVIDIA driver answers on this host",
+            "ffmpeg-libs": "no FFmpeg shared libraries (libavutil) were found",
+            "hf:use_auth_token": "the installed huggingface_hub does not accept use_auth_token"}.get(
+        capability, f"nothing provides {capability}")
 
 
 def _meets(provide: Provide, require: Require) -> bool:
