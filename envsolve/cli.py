@@ -25,11 +25,11 @@ class _Parser(argparse.ArgumentParser):
         raise EnvsolveError("usage", f"{self.prog}: {message}.", hint=f"Run `{self.prog} --help`.")
 
 
-def _load_host(path: str | None) -> Host:
+def _load_host(path: str | None, loader: bool = True) -> Host:
     from envsolve.resolver.host import read_host
     from envsolve.resolver.probe import probe_host
 
-    return read_host(path) if path else probe_host()
+    return read_host(path) if path else probe_host(loader=loader)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -37,7 +37,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from envsolve.resolver.report import render_plan
     from envsolve.resolver.request import Request
 
-    host = _load_host(args.host)
+    host = _load_host(args.host, loader=False)
     request = Request(workload=args.workload, pathway=args.pathway, device=args.device, python=args.python,
                       compute_type=args.compute_type, constraints=tuple(args.constraint or ()),
                       replace_preinstalled=args.replace_preinstalled, target=args.target)

@@ -53,9 +53,13 @@ class Probe:
 
 
 @functools.cache
-def probe_host() -> Host:
-    """This machine as a Host (cached per process). Never raises for what the machine holds."""
-    return collect().host
+def probe_host(loader: bool = True) -> Host:
+    """This machine as a Host (cached per process). Never raises for what the machine holds.
+
+    `loader=False` skips the loader simulation: `plan` derives the search for the environment it
+    plans, so it has no use for what the current one resolves (and it halves plan's start-up).
+    """
+    return collect(loader=loader).host
 
 
 @functools.cache
@@ -72,6 +76,7 @@ def collect(
     python: str | None = None,
     home: str | None = None,
     ld_cache: LdCache | None = None,
+    loader: bool = True,
 ) -> Probe:
     """Probe now, without the cache. Arguments replace the live sources, for tests."""
     env = dict(os.environ if env is None else env)
@@ -128,7 +133,7 @@ def collect(
         libraries = tuple(scan.libraries)
 
     links: tuple[LoaderLink, ...] | None = None
-    if inst is not None:
+    if inst is not None and loader:
         exe = os.path.realpath(python or sys.executable)
         consumers: list[_installed.Consumer] = guarded("consumers", lambda: _installed.native_consumers(inst, exe), [])
         links = guarded("loader", lambda: _simulate(consumers, env, cache, arch, notes), None)
