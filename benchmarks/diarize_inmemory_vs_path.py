@@ -33,28 +33,27 @@ os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 
 import numpy as np
 
+from envsolve.pipeline.sample import Line, synthesize
+
 RATE = 16000
-LINES = [
-    ("en-us", "Good morning, this is the first speaker talking about the weather and the trains."),
-    ("en-gb-x-rp+f3", "And this is the second voice, answering with a higher pitch and a different accent."),
-]
+LINES = (
+    Line("SPEAKER_00", "Good morning, this is the first speaker talking about the weather and the trains."),
+    Line("SPEAKER_01", "And this is the second voice, answering with a higher pitch and a different accent."),
+)
 
 
 def speech(seconds: float) -> np.ndarray:
-    pieces: list[np.ndarray] = []
-    total = 0
-    while total < seconds * RATE:
-        for voice, text in LINES:
-            wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], check=True, capture_output=True).stdout
-            raw = subprocess.run(
-                ["sox", "-t", "wav", "-", "-t", "raw", "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed", "-"],
-                input=wav,
-                check=True,
-                capture_output=True,
-            ).stdout
-            pieces += [np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768, np.zeros(RATE // 3, np.float32)]
-            total += len(pieces[-2]) + len(pieces[-1])
-    return np.concatenate(pieces)[: int(seconds * RATE)]
+    """Two espeak-ng voices taking turns (envsolve.pipeline.sample.synthesize), cut to `seconds`."""
+    repeats = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        while True:
+            talk = synthesize(LINES * repeats, Path(tmp) / f"talk-{repeats}.wav", sample_rate=RATE)
+            if talk.duration >= seconds:
+                break
+            repeats = max(repeats + 1, int(repeats * seconds / max(talk.duration, 0.1)) + 1)
+        with wave.open(str(talk.path)) as wav:
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    return (samples.astype(np.float32) / 32768)[: int(seconds * RATE)]
 
 
 def write_wav(path: Path, audio: np.ndarray) -> None:

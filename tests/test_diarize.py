@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,8 @@ from envsolve.pipeline import diarize
 from envsolve.pipeline.diarize import DiarizationOptions, DiarizationResult, Diarizer, loader_profile
 from envsolve.pipeline.model import Turn
 from envsolve.resolver import matrices
+
+from speech import conversation
 
 HAS_PYANNOTE = (
     importlib.util.find_spec("pyannote") is not None and importlib.util.find_spec("pyannote.audio") is not None
@@ -45,12 +48,6 @@ def real(test: F) -> F:
 
 SECRET = "hf_envsolveTESTsecret0123456789"
 RATE = 16000
-# (voice, text): two espeak-ng voices taking turns, with 0.4 s of silence between turns
-SCRIPT = [
-    ("en-us", "Good morning, this is the first speaker talking about the weather."),
-    ("en-gb-x-rp+f3", "And this is the second voice, answering with a higher pitch."),
-    ("en-us", "Thank you, that was very helpful indeed."),
-]
 
 
 # ---------------------------------------------------------------- fixtures
@@ -70,33 +67,17 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory, pyannote_ok: None) -> 
     return build_pipeline_folder(tmp_path_factory.mktemp("pyannote") / "tiny-community-1")
 
 
-def _say(voice: str, text: str) -> Any:
-    import numpy as np
-
-    wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], check=True, capture_output=True).stdout
-    raw = subprocess.run(
-        ["sox", "-t", "wav", "-", "-t", "raw", "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed", "-"],
-        input=wav,
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-
-
 @pytest.fixture(scope="module")
 def speech() -> tuple[Any, list[Turn]]:
-    """Two voices taking turns at 16 kHz, and the turns as spoken."""
+    """Two voices taking turns at 16 kHz (tests/speech.py's conversation), and the turns as spoken."""
     np = pytest.importorskip("numpy")
     missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{' and '.join(missing)} not installed (apt-get install -y espeak-ng sox)")
-    pieces, turns, at = [], [], 0.0
-    for number, (voice, text) in enumerate(SCRIPT):
-        samples = _say(voice, text)
-        turns.append(Turn(at, at + len(samples) / RATE, f"voice{number % 2}"))
-        pieces += [samples, np.zeros(int(0.4 * RATE), dtype=np.float32)]
-        at += len(samples) / RATE + 0.4
-    return np.concatenate(pieces), turns
+    talk = conversation(suffix=".wav", sample_rate=RATE)
+    with wave.open(str(talk.path)) as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    return samples.astype(np.float32) / 32768.0, list(talk.turns)
 
 
 @pytest.fixture(scope="module")
