@@ -209,14 +209,8 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
 
     toolkits = None
     if top.get("cuda_toolkits") is not None:
-        toolkits = tuple(
-            Toolkit(
-                version=r.text(r.mapping(t, f"cuda_toolkits[{i}]"), "version", f"cuda_toolkits[{i}].",
-                               _VERSION, 'a CUDA version such as "12.2"') or "",
-                path=r.text(t, "path", f"cuda_toolkits[{i}]."),
-            )
-            for i, t in enumerate(r.listing(top["cuda_toolkits"], "cuda_toolkits"))
-        )
+        toolkits = tuple(_toolkit(r, t, f"cuda_toolkits[{i}]")
+                         for i, t in enumerate(r.listing(top["cuda_toolkits"], "cuda_toolkits")))
 
     libraries = None
     if top.get("libraries") is not None:
@@ -259,6 +253,14 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
         ffmpeg=r.text(top, "ffmpeg", "", _VERSION, 'an FFmpeg version such as "6.1.1"'),
         notes=tuple(str(n) for n in r.listing(top.get("notes", []), "notes")),
     )
+
+
+def _toolkit(r: _Reader, value: Any, where: str) -> Toolkit:
+    t = r.mapping(value, where)
+    version = r.text(t, "version", f"{where}.", _VERSION, 'a CUDA version such as "12.2"')
+    if version is None:
+        raise r.fail(f"{where}.version", 'a CUDA version such as "12.2"', None)
+    return Toolkit(version=version, path=r.text(t, "path", f"{where}."))
 
 
 def _gpu(r: _Reader, value: Any, where: str) -> GPU:
@@ -359,8 +361,8 @@ def host_to_json(host: Host) -> dict[str, Any]:
         out["libraries"] = [_drop_none(vars(lib)) for lib in host.libraries]
     if host.packages is not None:
         out["packages"] = dict(sorted(host.packages.items()))
-        if host.packages_complete:
-            out["packages_complete"] = True
+    if host.packages_complete:
+        out["packages_complete"] = True
     if host.env:
         out["env"] = dict(host.env)
     if host.loader is not None:
