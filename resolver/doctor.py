@@ -43,7 +43,7 @@ def _expects_gpu(host: Host, device: str) -> bool:
 def diagnose(host: Host, device: str = "auto", compute_type: str | None = None) -> Report:
     """Every unmet requirement of what is installed on this host."""
     gpu = device == "cuda" or (device == "auto" and host.has_driver)
-    target = Target(gpu=gpu, pathway="installed", compute_type=compute_type)
+    target = Target(gpu=gpu, compute_type=compute_type)
     stack = host_candidates(host) + installed_candidates(host, target)
     if _expects_gpu(host, device) and host.driver_known and not host.has_driver:
         stack.append(candidate("request", device, [], [Require(

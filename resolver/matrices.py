@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -137,6 +137,3 @@ def _overlaps(matrix: Matrix) -> list[str]:
             found.append(f"{matrix.name}.toml: range {before['min']}..{end} overlaps {after['min']}")
     return found
 
-
-def versions(values: Sequence[str]) -> list[Version]:
-    return sorted(Version(v) for v in values)

@@ -88,7 +88,7 @@ class Planner:
         self.request = request
         self.pathway = pathway
         gpu = request.device == "cuda" or (request.device == "auto" and host.has_driver)
-        self.target = Target(gpu=gpu, pathway=pathway, compute_type=request.compute_type)
+        self.target = Target(gpu=gpu, compute_type=request.compute_type)
         self.constraints = request.parsed_constraints()
         self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
         self.fixed = self._fixed_candidates()

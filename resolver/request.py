@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -30,7 +30,6 @@ class Request:
     constraints: tuple[str, ...] = ()
     replace_preinstalled: bool = False
     target: str = "host"  # host: install on the machine; image: a Docker image on it
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.workload not in WORKLOADS:

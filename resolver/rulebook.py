@@ -7,13 +7,12 @@ envsolve.resolver.check evaluates and envsolve.resolver.planner searches.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from envsolve.resolver import matrices
 from envsolve.resolver.host import Host, normalize
@@ -28,18 +27,10 @@ SITE = "$SITE_PACKAGES"
 
 @dataclass(frozen=True)
 class Target:
-    """What the stack must do: run on a GPU or the CPU, and which pathway supplies libraries."""
+    """What the stack must do: run on a GPU or the CPU, with which CTranslate2 compute type."""
 
     gpu: bool
-    pathway: str = "B"  # A: host/system cuDNN and cuBLAS for ctranslate2; B: pip wheels
     compute_type: str | None = None
-
-
-def version_of(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
 
 
 def split_local(version: str) -> tuple[str, str | None]:
@@ -171,11 +162,6 @@ def compatible_archs(archs: Iterable[str], ptx: str | None, cc: str) -> bool:
     return False
 
 
-def cuda_floor(major: int) -> str | None:
-    row = matrices.load("cuda_driver_floor").one(cuda_major=major)
-    return str(row["min_driver"]) if row else None
-
-
 def driver_floor_rule(major: int) -> Mapping[str, Any] | None:
     return matrices.load("cuda_driver_floor").one(cuda_major=major)
 
@@ -294,5 +280,3 @@ def _pythons(row: Mapping[str, Any]) -> list[str] | None:
     value = row.get("python")
     return list(value) if isinstance(value, list) else None
 
-
-_REQUIRES_PYTHON = re.compile(r"^\s*>=\s*3\.(\d+)")
