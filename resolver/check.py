@@ -67,17 +67,26 @@ class LoaderView:
 
     def order(self, providers: Iterable[Provide], need: LibraryNeed) -> list[tuple[Provide, str]]:
         """Providers in the order the loader tries them for this consumer, each with why."""
+        # torch reaches its nvidia wheels through DT_RPATH ($ORIGIN/../../nvidia/<lib>/lib), which glibc
+        # searches before LD_LIBRARY_PATH. cuDNN is the exception that bites: pip's libcudnn.so.9 dlopens
+        # its sub-libraries (libcudnn_ops/cnn/graph/adv.so.9) with only RUNPATH=$ORIGIN, searched after
+        # LD_LIBRARY_PATH, so an older cuDNN there gets mixed in (readelf on the torch 2.11 and
+        # nvidia-cudnn 9.19 wheels). ctranslate2 has no path into site-packages/nvidia at all.
+        rpath_first = need.search == "torch" and need.name != "cudnn"
         ranked: list[tuple[int, int, Provide, str]] = []
         for p in providers:
             directory = os.path.dirname(p.detail.get("path", "")).rstrip("/")
             origin = p.detail.get("origin", "system")
-            if directory and directory in self.ld_library_path:
+            if origin == "pip" and rpath_first:
+                ranked.append((-1, 0, p, "torch's RPATH into site-packages/nvidia"))
+            elif directory and directory in self.ld_library_path:
                 ranked.append((0, self.ld_library_path.index(directory), p, "LD_LIBRARY_PATH"))
             elif origin == "pip" and need.search == "torch":
-                ranked.append((1, 0, p, "torch's RUNPATH into site-packages/nvidia"))
+                ranked.append((1, 0, p, "torch's RPATH (cuDNN's own sub-libraries are searched after "
+                                        "LD_LIBRARY_PATH)"))
             elif origin == "image":
                 ranked.append((2, 0, p, "ld.so cache of the base image"))
-            elif origin in ("system", "conda") and not p.detail.get("hidden"):
+            elif origin in ("system", "conda"):
                 ranked.append((2, 0, p, "ld.so cache / default directories"))
         ranked.sort(key=lambda item: (item[0], item[1]))
         return [(p, why) for _, _, p, why in ranked]
