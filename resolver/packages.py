@@ -345,8 +345,6 @@ def installed_candidates(host: Host, target: Target) -> list[Candidate]:
         dist = normalize(dist)
         if dist in BUILDERS:
             out.append(BUILDERS[dist](version, host, target, torch_brings_libs))
-        elif dist == "onnxruntime":
-            out.append(candidate("onnxruntime", version, [Provide("pkg:onnxruntime", version)], []))
         elif dist.startswith("nvidia-") and not pip_lib_files:
             lib = nvidia_library_candidate(dist, version)
             if lib is not None:
