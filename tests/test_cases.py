@@ -22,6 +22,9 @@ from envsolve.resolver.request import Request
 def _load(path: Path) -> dict[str, Any]:
     case: dict[str, Any] = json.loads(path.read_text())
     assert case.get("why"), f"{path.name}: every case says why"
+    known = PLAN_KEYS if path.parent.name == "plan" else DOCTOR_KEYS
+    unknown = set(case["expect"]) - known
+    assert not unknown, f"{path.name}: unknown expectation {sorted(unknown)} would assert nothing"
     return case
 
 
@@ -58,6 +61,13 @@ def _torch_row(plan: Plan) -> dict[str, Any]:
     decision = next(d for d in plan.decisions if d.subject == "torch")
     base, _, variant = decision.chosen.partition("+")
     return {"torch": base, "variant": variant}
+
+
+PLAN_KEYS = {"pathway", "pins", "pin_prefix", "pins_present", "pins_absent", "decision_rules", "compute_type", "device",
+             "base_image", "library_from", "env_contains", "no_env", "notes_contain", "index_for", "torch_variant",
+             "torch_variant_in", "torch_cuda_major", "torch_below", "rejected_codes", "ctranslate2_cudnn_major",
+             "warning_codes", "same_local_label", "error"}
+DOCTOR_KEYS = {"healthy", "codes", "absent"}
 
 
 def _check_plan(plan: Plan, expect: dict[str, Any]) -> None:
