@@ -15,10 +15,11 @@ from packaging.version import InvalidVersion, Version
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import LoaderView, satisfies
+from envsolve.resolver.failure import NoSolution
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Finding
 from envsolve.resolver.packages import runs_on_gpu
-from envsolve.resolver.planner import NoSolution, Planner, Solution, image_rows, with_library_path
+from envsolve.resolver.planner import Planner, Solution, image_rows, with_library_path
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
 
@@ -106,8 +107,9 @@ def make_plan(host: Host, request: Request) -> Plan:
             solution = Planner(host, request, "A").solve()
         except NoSolution:
             raise first from None
-        solution.notes.append("pathway auto chose A: no self-contained stack fits (" +
-                              first.message.splitlines()[-1].strip() + "); the host's system libraries make one")
+        reason = first.failure.summary().rstrip(".")
+        solution.notes.append(f"pathway auto chose A: no self-contained stack fits ({reason}); the host's system "
+                              "libraries make one")
         return _assemble(solution)
 
 

@@ -3,7 +3,8 @@
 Variables are the workload's packages (plus the base image when planning an image), decided in
 the workload's order; host facts are fixed candidates. After each choice the partial stack is
 checked; a failure's culprits become a no-good so the same clash is not tried again. If nothing
-fits, the rejections are turned into a layered explanation (envsolve.resolver.explain).
+fits, the search's findings become a `Failure` (envsolve.resolver.failure), which
+envsolve.resolver.explain turns into a layered explanation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from packaging.version import Version
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import CheckResult, check, satisfies
+from envsolve.resolver.explain import explain_failure
+from envsolve.resolver.failure import Exhausted, Failure, NoSolution, Rejection
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Candidate, Finding, Provide, Require
 from envsolve.resolver.packages import (
@@ -53,13 +56,6 @@ class Choice:
     row: Mapping[str, Any] | None
     candidates: tuple[Candidate, ...]
     preinstalled: bool = False
-
-
-@dataclass
-class Rejection:
-    variable: str
-    version: str
-    findings: list[Finding]
 
 
 @dataclass
@@ -100,7 +96,13 @@ class Planner:
         self.rejections: list[Rejection] = []
         self.nogoods: list[dict[str, str]] = []
         self.last_failure: list[Finding] = []
+        installed = host.package("torch")
+        self.keeps_preinstalled = bool(installed and host.platform in PREINSTALLING_PLATFORMS
+                                       and not request.replace_preinstalled)
         self.notes: list[str] = []
+        if self.keeps_preinstalled:
+            self.notes.append(f"keeping the {host.platform} platform's preinstalled torch {installed} "
+                              "(pass --replace-preinstalled to allow replacing it)")
 
     # ------------------------------------------------------------------ fixed facts
 
@@ -150,15 +152,12 @@ class Planner:
 
     def _torch_domain(self, spec: str) -> list[Choice]:
         installed = self.host.package("torch")
-        keep = (installed and self.host.platform in PREINSTALLING_PLATFORMS
-                and not self.request.replace_preinstalled)
+        keep = self.keeps_preinstalled
         rows = list(torch_rows())
         if keep and installed:
             base, local = split_local(installed)
             rows = [r for r in rows if r["torch"] == base and (r["variant"] == local if local
                                                                else r.get("pypi_default"))]
-            self.notes.append(f"keeping the {self.host.platform} platform's preinstalled torch {installed} "
-                              "(pass --replace-preinstalled to allow replacing it)")
             if not rows:
                 raise EnvsolveError("preinstalled-unknown", f"The preinstalled torch {installed} is not in "
                                     "matrices/torch.toml, so envsolve cannot plan around it.",
@@ -220,7 +219,31 @@ class Planner:
         chosen: dict[str, Choice] = {}
         if self._search(0, chosen) is None:
             return self._solution(chosen)
-        raise NoSolution(self)
+        failure = self.failure()
+        raise NoSolution(failure, *explain_failure(failure))
+
+    def failure(self) -> Failure:
+        """What the search found out, as data (no reference back to the planner)."""
+        return Failure(
+            workload=self.request.workload, pathway=self.pathway, gpu=self.target.gpu, python=self.python,
+            arch=self.host.os.arch, device=self.request.device, rejections=tuple(self.rejections),
+            exhausted=self._exhausted(), constraints=dict(self.constraints),
+            kept_preinstalled=self.host.platform if self.keeps_preinstalled else None)
+
+    def _exhausted(self) -> Exhausted | None:
+        """The first variable, in decision order, that had nothing left."""
+        tried: dict[str, list[str]] = {}
+        for rejection in self.rejections:
+            versions = tried.setdefault(rejection.variable, [])
+            if rejection.version not in versions:
+                versions.append(rejection.version)
+        for variable in self.variables:
+            domain = self.domain(variable, {})
+            if not domain:
+                return Exhausted(variable, (), self.constraints.get(variable) or None, empty=True)
+            if variable in tried and len(tried[variable]) >= len(domain):
+                return Exhausted(variable, tuple(tried[variable]), self.constraints.get(variable) or None)
+        return None
 
     def _search(self, depth: int, chosen: dict[str, Choice]) -> set[str] | None:
         """Conflict-directed backjumping: None on success, else the variables to blame.
@@ -258,7 +281,7 @@ class Planner:
                 return below  # this variable is not to blame: jump over it
             # This value is abandoned because of what failed further down: say so in its decision.
             if self.last_failure:
-                self.rejections.append(Rejection(variable, choice.version, self.last_failure))
+                self.rejections.append(Rejection(variable, choice.version, tuple(self.last_failure)))
             conflict |= below - {variable}
         return conflict
 
@@ -270,7 +293,7 @@ class Planner:
 
     def _learn(self, chosen: Mapping[str, Choice], variable: str, errors: list[Finding]) -> set[str]:
         """Record why this choice failed; returns the variables of the learned no-good."""
-        self.rejections.append(Rejection(variable, chosen[variable].version, errors))
+        self.rejections.append(Rejection(variable, chosen[variable].version, tuple(errors)))
         self.last_failure = errors
         blamed: set[str] = {variable}
         for name in errors[0].culprits:
@@ -460,17 +483,3 @@ def pip_library_wheel(lib: str, major: int, cuda_major: int) -> tuple[str, str] 
         if best is None or Version(version) > best[0]:
             best = (Version(version), str(row.get(f"{lib}_package")), version)
     return (best[1], best[2]) if best else None
-
-
-class NoSolution(EnvsolveError):
-    """No stack passes; carries the planner so the explanation can be built in layers."""
-
-    exit_code = 1
-
-    def __init__(self, planner: Planner) -> None:
-        from envsolve.resolver.explain import explain_failure
-
-        self.planner = planner
-        text, hint = explain_failure(planner)
-        super().__init__("no-consistent-stack", text, hint=hint, exit_code=1)
-

@@ -15,6 +15,7 @@ import pytest
 from conftest import case_files, load_host
 from envsolve.errors import EnvsolveError
 from envsolve.resolver.doctor import diagnose
+from envsolve.resolver.failure import NoSolution
 from envsolve.resolver.plan import Plan, make_plan
 from envsolve.resolver.request import Request
 
@@ -47,7 +48,17 @@ def test_plan_case(path: Path) -> None:
         with pytest.raises(EnvsolveError) as caught:
             make_plan(host, _request(case["request"]))
         error = caught.value
+        unknown = set(expect["error"]) - ERROR_KEYS
+        assert not unknown, f"{path.name}: unknown error expectation {sorted(unknown)} would assert nothing"
         assert error.reference == expect["error"]["reference"], error.render()
+        if "exhausted" in expect["error"] or "cause_codes" in expect["error"]:
+            # A failed plan is data: these read the Failure, not the words made from it.
+            assert isinstance(error, NoSolution), error.render()
+            failure = error.failure
+            if "exhausted" in expect["error"]:
+                assert failure.exhausted is not None and failure.exhausted.variable == expect["error"]["exhausted"]
+            codes = {f.code for f in failure.findings}
+            assert set(expect["error"].get("cause_codes", [])) <= codes, codes
         for text in expect["error"].get("message_contains", []):
             assert text in error.message, f"{text!r} not in:\n{error.message}"
         for text in expect["error"].get("hint_contains", []):
@@ -67,6 +78,7 @@ PLAN_KEYS = {"pathway", "pins", "pin_prefix", "pins_present", "pins_absent", "de
              "base_image", "library_from", "env_contains", "no_env", "notes_contain", "index_for", "torch_variant",
              "torch_variant_in", "torch_cuda_major", "torch_below", "rejected_codes", "ctranslate2_cudnn_major",
              "warning_codes", "same_local_label", "error"}
+ERROR_KEYS = {"reference", "message_contains", "hint_contains", "exhausted", "cause_codes"}
 DOCTOR_KEYS = {"healthy", "codes", "absent"}
 
 

@@ -1,9 +1,10 @@
 """Diarization: the real pyannote.audio pipeline classes on espeak-ng speech, with tiny local models.
 
 Tests that need pyannote.audio are marked `diarize` and skip with the reason when it is missing or
-does not import (in CI, with CI=true, an installed pyannote that does not import fails instead); the version rules (from matrices/pyannote_audio.toml), the folder checks and the
-option checks run everywhere. The tiny models have random weights: these tests check the shape of
-the output and the flow, never who spoke when.
+does not import (in CI, with CI=true, an installed pyannote that does not import fails instead); the
+version rules (from matrices/pyannote_audio.toml), the folder checks and the option checks run everywhere.
+The tiny models have random weights: these tests check the shape of the output and the flow, never who
+spoke when.
 """
 
 from __future__ import annotations
