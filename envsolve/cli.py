@@ -77,14 +77,14 @@ def cmd_matrices(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from envsolve.resolver import rules
+    from envsolve.resolver import codes
     from envsolve.resolver.report import table
 
     if not args.code:
-        print("\n".join(table([(code, r["title"]) for code, r in sorted(rules.all_rules().items())],
+        print("\n".join(table([(code, r["title"]) for code, r in sorted(codes.all_codes().items())],
                               ("code", "title"), indent="")))
         return 0
-    rule = rules.rule(args.code)
+    rule = codes.entry(args.code)
     lines = [f"{args.code}: {rule['title']}", "", rule["explanation"]]
     if rule.get("symptoms"):
         lines += ["", "Symptoms:"] + [f"  {s}" for s in rule["symptoms"]]

@@ -9,7 +9,7 @@ from envsolve.resolver.check import check
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Finding, Require
 from envsolve.resolver.packages import compute_type_rule, installed_candidates
-from envsolve.resolver.rulebook import Target, candidate, host_candidates, split_local
+from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local
 
 SCHEMA = "envsolve.doctor/1"
 
@@ -43,8 +43,8 @@ def _expects_gpu(host: Host, device: str) -> bool:
 def diagnose(host: Host, device: str = "auto", compute_type: str | None = None) -> Report:
     """Every unmet requirement of what is installed on this host."""
     gpu = device == "cuda" or (device == "auto" and host.has_driver)
-    target = Target(gpu=gpu, compute_type=compute_type)
-    stack = host_candidates(host) + installed_candidates(host, target)
+    runtime = Runtime(gpu=gpu, compute_type=compute_type)
+    stack = host_candidates(host) + installed_candidates(host, runtime)
     if _expects_gpu(host, device) and host.driver_known and not host.has_driver:
         stack.append(candidate("request", device, [], [Require(
             "cuda-driver", "gpu-not-visible",

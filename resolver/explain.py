@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import replace
 
-from envsolve.resolver import rules
+from envsolve.resolver import codes
 from envsolve.resolver.failure import Failure, describe_exhausted
 from envsolve.resolver.model import Finding
 
@@ -70,7 +70,7 @@ def ways_out(failure: Failure, host_causes: list[Finding], conflicts: list[Findi
     blocking = [f for f in conflicts + host_causes if variable and f.subject.split(" ")[0] == variable]
     for finding in blocking:
         add(finding.fix)
-        for way in rules.ways_out(finding.code):
+        for way in codes.ways_out(finding.code):
             add(way)
     if failure.pathway == "B" and any(f.code.startswith(("cudnn", "cublas")) for f in conflicts + host_causes):
         add("Try `--pathway A` on a host (or base image) whose system cuDNN/cuBLAS has the major ctranslate2 needs.")

@@ -14,10 +14,8 @@ from envsolve.resolver.check import satisfies
 from envsolve.resolver.host import Host, normalize
 from envsolve.resolver.model import Candidate, Provide, Require
 from envsolve.resolver.rulebook import (
-    PIP_LIB_DIRS,
-    SITE,
     WATCHED_TORCHAUDIO_API,
-    Target,
+    Runtime,
     _pythons,
     _src,
     arch_rule,
@@ -25,6 +23,7 @@ from envsolve.resolver.rulebook import (
     driver_rule,
     family_rule,
     library_rule,
+    pip_library,
     python_rule,
     row_for,
     spec_rule,
@@ -33,10 +32,10 @@ from envsolve.resolver.rulebook import (
     torch_rows,
 )
 
-Builder = Callable[[str, Host | None, Target, bool], Candidate]
+Builder = Callable[[str, Host | None, Runtime, bool], Candidate]
 
 
-def torch_candidate(row: Mapping[str, Any], host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def torch_candidate(row: Mapping[str, Any], host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     """A torch build (one row of matrices/torch.toml). `pip_libs`: it brings its nvidia-* wheels."""
     variant = str(row["variant"])
     name = "torch"
@@ -45,7 +44,7 @@ def torch_candidate(row: Mapping[str, Any], host: Host | None, target: Target, p
     requires: list[Require] = python_rule("torch", _pythons(row), src)
     requires += _platform_rule("torch", variant, row.get("platforms"), src)
     if variant == "cpu":
-        if target.gpu:
+        if runtime.gpu:
             requires.append(Require("cuda-driver", "no-cuda-build", "this torch build has no CUDA (variant cpu)",
                                     src, forbid=True, fix="Install a CUDA build of torch "
                                     "(`envsolve plan` picks the variant the driver and GPU allow)."))
@@ -57,11 +56,9 @@ def torch_candidate(row: Mapping[str, Any], host: Host | None, target: Target, p
         for lib, major in (("cublas", cuda_major), ("cudnn", int(row.get("cudnn_major") or 0))):
             if not major:
                 continue
-            provides.append(Provide(f"lib:{lib}", str(row[lib]) if row.get(lib) else None, {
-                "origin": "pip", "major": str(major), "cuda_major": str(cuda_major),
-                "package": str(row.get(f"{lib}_package") or f"nvidia-{lib}-cu{cuda_major}"),
-                "path": f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"}))
-    if target.gpu:
+            provides.append(pip_library(lib, str(row[lib]) if row.get(lib) else None, major, cuda_major,
+                                        str(row.get(f"{lib}_package") or f"nvidia-{lib}-cu{cuda_major}")))
+    if runtime.gpu:
         requires += driver_rule(f"torch {row['torch']}+{variant}", int(row["cuda_major"]), row.get("cuda"), src)
         requires += arch_rule(f"torch {row['torch']}+{variant}", row.get("arch"), row.get("ptx"), host, src,
                               cuda_major=int(row["cuda_major"]))
@@ -82,16 +79,16 @@ def _platform_rule(name: str, variant: str, platforms: Any, source: str) -> list
                     source, allowed=tuple(platforms), fix="Pick another build or machine architecture.")]
 
 
-def installed_torch(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def installed_torch(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     row = torch_row(version, None)
     if row is None:
         return candidate("torch", version, [Provide("pkg:torch", split_local(version)[0]),
                                             Provide("torch-variant", split_local(version)[1] or "unknown")], [],
                          "not in matrices/torch.toml")
-    return torch_candidate(row, host, target, pip_libs)
+    return torch_candidate(row, host, runtime, pip_libs)
 
 
-def torchaudio_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def torchaudio_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     row = row_for("torchaudio", version)
     base, _ = split_local(version)
     provides = [Provide("pkg:torchaudio", base)]
@@ -107,7 +104,7 @@ def torchaudio_candidate(version: str, host: Host | None, target: Target, pip_li
     return candidate("torchaudio", version, provides, requires, _src(row))
 
 
-def torchvision_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def torchvision_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     base, local = split_local(version)
     rows = [r for r in torch_rows() if r.get("torchvision") == base]
     provides = [Provide("pkg:torchvision", base)]
@@ -117,7 +114,7 @@ def torchvision_candidate(version: str, host: Host | None, target: Target, pip_l
     return candidate("torchvision", version, provides, requires, _src(rows[0]))
 
 
-def torchcodec_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def torchcodec_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     row, provides, unknown = _lookup("torchcodec", "torchcodec", version)
     if row is None:
         return unknown
@@ -162,7 +159,7 @@ def torch_spec(paired: str) -> str:
     return paired if paired[:1] in "<>=!~" else f"=={paired}.*"
 
 
-def ctranslate2_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def ctranslate2_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     row, provides, unknown = _lookup("ctranslate2", "ctranslate2", version)
     if row is None:
         return unknown
@@ -179,14 +176,14 @@ def ctranslate2_candidate(version: str, host: Host | None, target: Target, pip_l
         requires.append(Require("glibc", "glibc-too-old", f"{name} wheels need glibc >= {row['glibc_min']}", src,
                                 spec=f">={row['glibc_min']}", fix="Use an older ctranslate2 or a newer OS."))
     cuda_platforms = tuple(row.get("cuda_platforms", ()))
-    if target.gpu and not runs_on_gpu(row, host):
+    if runtime.gpu and not runs_on_gpu(row, host):
         # PyPI's aarch64 ctranslate2 is CPU-only: the stack still works, ASR just runs on the CPU.
         requires.append(Require("arch", "no-cuda-build",
                                 f"{name} has CUDA wheels only for {', '.join(cuda_platforms) or 'no platform'}; "
                                 "faster-whisper runs on the CPU here", src, allowed=cuda_platforms,
                                 severity="warning", fix="Accept CPU transcription (int8), or build CTranslate2 "
                                 "from source with CUDA for this architecture."))
-    elif target.gpu:
+    elif runtime.gpu:
         if row.get("cuda_major"):
             major = int(row["cuda_major"])
             requires += driver_rule(name, major, row.get("cuda"), src)
@@ -198,9 +195,9 @@ def ctranslate2_candidate(version: str, host: Host | None, target: Target, pip_l
         if cudnn:
             requires.append(library_rule("ctranslate2", "cudnn", cudnn, "ld", src,
                                          cuda_major=int(row["cuda_major"]) if row.get("cuda_major") else None))
-        if target.compute_type:
-            requires += compute_type_rule(target.compute_type)
-    if not target.gpu or not runs_on_gpu(row, host):
+        if runtime.compute_type:
+            requires += compute_type_rule(runtime.compute_type)
+    if not runtime.gpu or not runs_on_gpu(row, host):
         platforms = cuda_platforms + tuple(row.get("cpu_platforms", ()))
         if platforms:
             requires.append(Require("arch", "no-build-for-platform", f"{name} has wheels for {', '.join(platforms)}",
@@ -225,7 +222,7 @@ def compute_type_rule(compute_type: str) -> list[Require]:
                     "7.0, float16/int8_float16 from 7.0, bfloat16 from 8.0).")]
 
 
-def faster_whisper_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def faster_whisper_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     row, provides, unknown = _lookup("faster-whisper", "faster_whisper", version)
     if row is None:
         return unknown
@@ -242,7 +239,7 @@ def _requires_python(name: str, spec: Any, source: str) -> list[Require]:
                     fix=f"Use a Python that satisfies {spec}.")]
 
 
-def pyannote_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def pyannote_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     row, provides, unknown = _lookup("pyannote-audio", "pyannote_audio", version)
     if row is None:
         return unknown
@@ -266,7 +263,7 @@ def pyannote_candidate(version: str, host: Host | None, target: Target, pip_libs
     return candidate("pyannote-audio", version, provides, requires, src)
 
 
-def huggingface_hub_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def huggingface_hub_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     base, _ = split_local(version)
     provides = [Provide("pkg:huggingface-hub", base)]
     source = "not in matrices/huggingface_hub.toml"
@@ -279,7 +276,7 @@ def huggingface_hub_candidate(version: str, host: Host | None, target: Target, p
     return candidate("huggingface-hub", version, provides, [], source)
 
 
-def whisperx_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def whisperx_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     row, provides, unknown = _lookup("whisperx", "whisperx", version)
     if row is None:
         return unknown
@@ -291,7 +288,7 @@ def whisperx_candidate(version: str, host: Host | None, target: Target, pip_libs
     return candidate("whisperx", version, provides, requires, src)
 
 
-def onnxruntime_gpu_candidate(version: str, host: Host | None, target: Target, pip_libs: bool) -> Candidate:
+def onnxruntime_gpu_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
     src = "https://github.com/microsoft/onnxruntime/issues/4982 (both packages install the same onnxruntime module)"
     require = Require("pkg:onnxruntime", "onnxruntime-shadowed",
                       "onnxruntime and onnxruntime-gpu are both installed; they write the same `onnxruntime` "
@@ -313,9 +310,10 @@ def nvidia_library_candidate(dist: str, version: str) -> Candidate | None:
         suffix = dist.removeprefix(stem).removeprefix("-cu")
         cuda_major = suffix or version.split(".")[0]
         major = version.split(".")[0] if lib == "cudnn" else cuda_major
-        return candidate(dist, version, [Provide(f"lib:{lib}", version, {
-            "origin": "pip", "major": major, "package": dist, "cuda_major": cuda_major,
-            "path": f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"})], [], f"{dist} wheel layout")
+        if not (major.isdigit() and cuda_major.isdigit()):
+            return None  # not a layout we know: its library stays unknown
+        return candidate(dist, version, [pip_library(lib, version, int(major), int(cuda_major), dist)], [],
+                         f"{dist} wheel layout")
     return None
 
 
@@ -333,7 +331,7 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
-def installed_candidates(host: Host, target: Target) -> list[Candidate]:
+def installed_candidates(host: Host, runtime: Runtime) -> list[Candidate]:
     """Candidates for every package the host has installed (the doctor direction)."""
     packages = host.packages or {}
     pip_lib_files = {lib.path for lib in host.libraries or () if lib.origin == "pip"}
@@ -344,7 +342,7 @@ def installed_candidates(host: Host, target: Target) -> list[Candidate]:
     for dist, version in sorted(packages.items()):
         dist = normalize(dist)
         if dist in BUILDERS:
-            out.append(BUILDERS[dist](version, host, target, torch_brings_libs))
+            out.append(BUILDERS[dist](version, host, runtime, torch_brings_libs))
         elif dist.startswith("nvidia-") and not pip_lib_files:
             lib = nvidia_library_candidate(dist, version)
             if lib is not None:

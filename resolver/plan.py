@@ -154,13 +154,13 @@ def _assemble(solution: Solution) -> Plan:
             rule, why = "newest-consistent", f"the newest {variable} every rule accepts"
         decisions.append(Decision(variable, choice.version, rule, why, _src(choice.row),
                                   rejected.get(variable, [])[:12]))
-    for extra in solution.extras:
-        pins.append(Pin(extra.name, extra.version, why="ctranslate2 loads this library and torch does not bring "
-                        "it (pathway B)", source=extra.source))
-        decisions.append(Decision(extra.name, extra.version, "pathway-b-library",
-                                  "ctranslate2's CUDA library, from pip", extra.source))
+    for wheel in solution.library_wheels:
+        pins.append(Pin(wheel.name, wheel.version, why="ctranslate2 loads this library and torch does not bring "
+                        "it (pathway B)", source=wheel.source))
+        decisions.append(Decision(wheel.name, wheel.version, "pathway-b-library",
+                                  "ctranslate2's CUDA library, from pip", wheel.source))
     pins += _hub_pin(solution)
-    gpu = solution.target.gpu
+    gpu = solution.runtime.gpu
     python = solution.python
     env = dict(PIPELINE_ENV)
     if solution.env.get("LD_LIBRARY_PATH"):
@@ -219,7 +219,7 @@ def _hub_pin(solution: Solution) -> list[Pin]:
 
 def _library_sources(solution: Solution) -> list[dict[str, str]]:
     """For each consumer and library: where the loader will find it in the planned environment."""
-    stack = [c for choice in solution.choices.values() for c in choice.candidates] + solution.extras
+    stack = [c for choice in solution.choices.values() for c in choice.candidates] + solution.library_wheels
     providers = [p for c in [*stack, *solution.fixed] for p in c.provides if p.capability.startswith("lib:")]
     view = LoaderView.of(with_library_path(solution.host, solution.env.get("LD_LIBRARY_PATH", "")))
     rows = []
@@ -243,10 +243,10 @@ def _library_sources(solution: Solution) -> list[dict[str, str]]:
 def default_compute_type(solution: Solution) -> str:
     """float16 on GPUs with tensor cores, int8_float32 on Pascal 6.1, float32 below; int8 on CPU."""
     ct2 = solution.choices.get("ctranslate2")
-    if not solution.target.gpu or (ct2 and ct2.row and not runs_on_gpu(ct2.row, solution.host)):
+    if not solution.runtime.gpu or (ct2 and ct2.row and not runs_on_gpu(ct2.row, solution.host)):
         return "int8"
-    if solution.target.compute_type:
-        return solution.target.compute_type
+    if solution.runtime.compute_type:
+        return solution.runtime.compute_type
     ccs = [p.version for c in solution.fixed for p in c.provides
            if p.capability == "compute-capability" and p.version]
     if not ccs:
@@ -265,8 +265,8 @@ def base_image(solution: Solution) -> tuple[str, str]:
     accept (same rows and rules as --target image), for this driver, CUDA major and pathway."""
     host = solution.host
     driver = host.driver.cuda if host.driver and host.driver.cuda else None
-    rows = image_rows(solution.target.gpu, solution.pathway, solution.python)
-    if not solution.target.gpu:
+    rows = image_rows(solution.runtime.gpu, solution.pathway, solution.python)
+    if not solution.runtime.gpu:
         return (rows[0][0], "CPU image: Debian bookworm (glibc 2.36 < 2.41)") if rows else ("", "")
     torch, ct2 = solution.choices.get("torch"), solution.choices.get("ctranslate2")
     cuda_major = next((int(c.row["cuda_major"]) for c in (torch, ct2) if c and c.row and c.row.get("cuda_major")),

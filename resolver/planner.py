@@ -32,10 +32,11 @@ from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import (
     PIP_LIB_DIRS,
     SITE,
-    Target,
+    Runtime,
     candidate,
     host_candidates,
-    split_local,
+    pip_library,
+    torch_row,
     torch_rows,
 )
 
@@ -60,16 +61,16 @@ class Choice:
 
 @dataclass
 class Solution:
-    """A stack that passed: choices, derived extras, and how the libraries will be found."""
+    """A stack that passed: choices, the nvidia-* wheels added for ctranslate2, and how libraries are found."""
 
     host: Host
     request: Request
     python: str
     pathway: str
-    target: Target
+    runtime: Runtime
     fixed: list[Candidate]
     choices: dict[str, Choice]
-    extras: list[Candidate]
+    library_wheels: list[Candidate]
     env: dict[str, str]
     result: CheckResult
     rejections: list[Rejection] = field(default_factory=list)
@@ -84,7 +85,7 @@ class Planner:
         self.request = request
         self.pathway = pathway
         gpu = request.device == "cuda" or (request.device == "auto" and host.has_driver)
-        self.target = Target(gpu=gpu, compute_type=request.compute_type)
+        self.runtime = Runtime(gpu=gpu, compute_type=request.compute_type)
         self.constraints = request.parsed_constraints()
         self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
         self.fixed = self._fixed_candidates()
@@ -115,7 +116,7 @@ class Planner:
         if self.request.target == "image":
             out = [_without(c, "glibc") for c in out]  # the image's OS decides glibc
         out.append(candidate("host:python", self.python, [Provide("python", self.python)], [], fixed=True))
-        if self.target.gpu:
+        if self.runtime.gpu:
             out.append(candidate("request", self.request.device, [], [Require(
                 "cuda-driver", "gpu-not-visible",
                 "a GPU stack was asked for, but no NVIDIA driver is reachable on this host",
@@ -135,7 +136,7 @@ class Planner:
             return self._torchcodec_domain(chosen, spec)
         if variable == "image":
             return [Choice("image", tag, row, (image_candidate(tag, row, self.pathway),))
-                    for tag, row in image_rows(self.target.gpu, self.pathway, self.python)]
+                    for tag, row in image_rows(self.runtime.gpu, self.pathway, self.python)]
         matrix = {"ctranslate2": "ctranslate2", "faster-whisper": "faster_whisper",
                   "pyannote-audio": "pyannote_audio", "whisperx": "whisperx"}[variable]
         rows = sorted(matrices.load(matrix), key=lambda r: Version(str(r["version"])), reverse=True)
@@ -147,7 +148,7 @@ class Planner:
                 continue
             if Version(version).is_prerelease and not spec:
                 continue
-            out.append(Choice(variable, version, row, (builder(version, self.host, self.target, True),)))
+            out.append(Choice(variable, version, row, (builder(version, self.host, self.runtime, True),)))
         return out
 
     def _torch_domain(self, spec: str) -> list[Choice]:
@@ -155,9 +156,8 @@ class Planner:
         keep = self.keeps_preinstalled
         rows = list(torch_rows())
         if keep and installed:
-            base, local = split_local(installed)
-            rows = [r for r in rows if r["torch"] == base and (r["variant"] == local if local
-                                                               else r.get("pypi_default"))]
+            row = torch_row(installed, None)
+            rows = [row] if row else []
             if not rows:
                 raise EnvsolveError("preinstalled-unknown", f"The preinstalled torch {installed} is not in "
                                     "matrices/torch.toml, so envsolve cannot plan around it.",
@@ -166,7 +166,7 @@ class Planner:
 
         def preference(row: Mapping[str, Any]) -> tuple[Any, ...]:
             cuda = Version(str(row["cuda"])) if row.get("cuda") else Version("0")
-            if not self.target.gpu:
+            if not self.runtime.gpu:
                 # A +cpu build saves gigabytes of CUDA wheels; prefer it over a newer CUDA-only release.
                 return (row["variant"] == "cpu", Version(str(row["torch"])), bool(row.get("pypi_default")))
             full = driver_cuda is None or cuda <= driver_cuda
@@ -181,7 +181,7 @@ class Planner:
             version = str(row["torch"])
             if (spec and not satisfies(version, spec)) or Version(version).is_prerelease:
                 continue
-            if self.target.gpu and row["variant"] == "cpu":
+            if self.runtime.gpu and row["variant"] == "cpu":
                 continue  # rejected by no-cuda-build anyway; skipping keeps explanations short
             out.append(Choice("torch", f"{version}+{row['variant']}", row, self._torch_family(row),
                               preinstalled=bool(keep)))
@@ -190,11 +190,11 @@ class Planner:
     def _torch_family(self, row: Mapping[str, Any]) -> tuple[Candidate, ...]:
         variant = str(row["variant"])
         label = "" if row.get("pypi_default") else f"+{variant}"
-        family = [torch_candidate(row, self.host, self.target, True)]
+        family = [torch_candidate(row, self.host, self.runtime, True)]
         if row.get("torchaudio"):
-            family.append(torchaudio_candidate(f"{row['torchaudio']}{label}", self.host, self.target, True))
+            family.append(torchaudio_candidate(f"{row['torchaudio']}{label}", self.host, self.runtime, True))
         if row.get("torchvision") and (self.host.package("torchvision") or self.request.workload == "whisperx"):
-            family.append(torchvision_candidate(f"{row['torchvision']}{label}", self.host, self.target, True))
+            family.append(torchvision_candidate(f"{row['torchvision']}{label}", self.host, self.runtime, True))
         return tuple(family)
 
     def _torchcodec_domain(self, chosen: Mapping[str, Choice], spec: str) -> list[Choice]:
@@ -210,7 +210,7 @@ class Planner:
             if not row.get("torch"):
                 continue  # its torch pairing is not evidenced: never plan a guess
             out.append(Choice("torchcodec", version, row,
-                              (BUILDERS["torchcodec"](version, self.host, self.target, True),)))
+                              (BUILDERS["torchcodec"](version, self.host, self.runtime, True),)))
         return out
 
     # ------------------------------------------------------------------ search
@@ -225,7 +225,7 @@ class Planner:
     def failure(self) -> Failure:
         """What the search found out, as data (no reference back to the planner)."""
         return Failure(
-            workload=self.request.workload, pathway=self.pathway, gpu=self.target.gpu, python=self.python,
+            workload=self.request.workload, pathway=self.pathway, gpu=self.runtime.gpu, python=self.python,
             arch=self.host.os.arch, device=self.request.device, rejections=tuple(self.rejections),
             exhausted=self._exhausted(), constraints=dict(self.constraints),
             kept_preinstalled=self.host.platform if self.keeps_preinstalled else None)
@@ -316,15 +316,15 @@ class Planner:
         if name in DERIVED_FROM_TORCH or name.startswith(("api:torchaudio", "torch-variant")):
             return {"torch"}
         if name.startswith(("nvidia-", "lib:")):
-            # Libraries come from torch's wheels and, under pathway B, the extras ctranslate2 adds.
+            # Libraries come from torch's wheels and, under pathway B, the nvidia-* wheels added for ctranslate2.
             return set(LIBRARY_SOURCES) & set(self.variables)
         if name.startswith("hf:") or name == "huggingface-hub":
             return {"pyannote-audio"}
         return {name} if name in self.variables else None
 
     def evaluate(self, chosen: Mapping[str, Choice]) -> CheckResult:
-        extras, env = self.extras(chosen)
-        stack = [*self.fixed, *(c for choice in chosen.values() for c in choice.candidates), *extras]
+        wheels, env = self.library_wheels(chosen)
+        stack = [*self.fixed, *(c for choice in chosen.values() for c in choice.candidates), *wheels]
         return check(stack, self._host_with_env(env), self._settled(set(chosen)))
 
     def _settled(self, decided: set[str]) -> Callable[[str], bool]:
@@ -355,10 +355,10 @@ class Planner:
 
     # ------------------------------------------------------------------ pathway B: libraries from pip
 
-    def extras(self, chosen: Mapping[str, Choice]) -> tuple[list[Candidate], dict[str, str]]:
+    def library_wheels(self, chosen: Mapping[str, Choice]) -> tuple[list[Candidate], dict[str, str]]:
         """Under pathway B, the nvidia-* wheels ctranslate2 needs beyond torch's, and the loader path."""
         ct2 = chosen.get("ctranslate2")
-        if self.pathway != "B" or not self.target.gpu or ct2 is None or ct2.row is None:
+        if self.pathway != "B" or not self.runtime.gpu or ct2 is None or ct2.row is None:
             return [], {}
         if "torch" in self.variables and "torch" not in chosen:
             return [], {}
@@ -367,7 +367,7 @@ class Planner:
                       if p.capability.startswith("lib:")}
         cuda_major = int(ct2.row.get("cuda_major") or 0)
         needs = {"cublas": cuda_major, "cudnn": int(ct2.row.get("cudnn_major") or 0)}
-        extras: list[Candidate] = []
+        wheels: list[Candidate] = []
         dirs: list[str] = []
         for lib, major in needs.items():
             if not major or not cuda_major:
@@ -384,19 +384,17 @@ class Planner:
                 # One environment holds one version of a wheel, and nvidia-<lib>-cu11/-cu12 share the
                 # site-packages/nvidia/<lib> folder: torch's wheel stays, and the check explains the gap.
                 continue
-            path = f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"
-            extras.append(candidate(package, version, [Provide(f"lib:{lib}", version, {
-                "origin": "pip", "major": str(major), "package": package, "cuda_major": str(cuda_major),
-                "path": path})], [], f"matrices/torch.toml pins {package}=={version}"))
+            wheels.append(candidate(package, version, [pip_library(lib, version, major, cuda_major, package)], [],
+                                    f"matrices/torch.toml pins {package}=={version}"))
             dirs.append(f"{SITE}/{PIP_LIB_DIRS[lib]}")
         env = {"LD_LIBRARY_PATH": ":".join(dict.fromkeys(dirs))} if dirs else {}
-        return extras, env
+        return wheels, env
 
     def _solution(self, chosen: dict[str, Choice]) -> Solution:
-        extras, env = self.extras(chosen)
+        wheels, env = self.library_wheels(chosen)
         result = self.evaluate(chosen)
-        return Solution(self.host, self.request, self.python, self.pathway, self.target, self.fixed, dict(chosen),
-                        extras, env, result, self.rejections, self.notes)
+        return Solution(self.host, self.request, self.python, self.pathway, self.runtime, self.fixed, dict(chosen),
+                        wheels, env, result, self.rejections, self.notes)
 
 
 def _without(candidate_: Candidate, capability: str) -> Candidate:

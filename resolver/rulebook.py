@@ -26,8 +26,9 @@ SITE = "$SITE_PACKAGES"
 
 
 @dataclass(frozen=True)
-class Target:
-    """What the stack must do: run on a GPU or the CPU, with which CTranslate2 compute type."""
+class Runtime:
+    """What the stack runs on: a GPU or the CPU, and which CTranslate2 compute type (Request.target, by
+    contrast, says where it is installed: the host itself or an image)."""
 
     gpu: bool
     compute_type: str | None = None
@@ -46,6 +47,13 @@ def _src(row: Mapping[str, Any]) -> str:
 def _own(name: str, provides: Iterable[Provide]) -> tuple[Provide, ...]:
     """Stamp each provide with its owner, so findings can name the candidates involved."""
     return tuple(Provide(p.capability, p.version, {**p.detail, "owner": name}) for p in provides)
+
+
+def pip_library(lib: str, version: str | None, major: int, cuda_major: int, package: str) -> Provide:
+    """The library an nvidia-* wheel provides, at the path its layout puts it under site-packages."""
+    return Provide(f"lib:{lib}", version, {
+        "origin": "pip", "major": str(major), "package": package, "cuda_major": str(cuda_major),
+        "path": f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"})
 
 
 def candidate(name: str, version: str, provides: Iterable[Provide], requires: Iterable[Require],
