@@ -7,8 +7,6 @@ any other exception reaching the CLI is a bug in envsolve.
 
 from __future__ import annotations
 
-DOCS = "https://github.com/envsolve/envsolve/blob/main/docs"
-
 
 class EnvsolveError(Exception):
     """A problem the user can act on."""

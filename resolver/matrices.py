@@ -1,7 +1,8 @@
 """Load the compatibility matrices (TOML data files in matrices/) and check their shape.
 
 The tables are data, not code: each row names its source and how it was checked. This module
-only reads them; the rules that interpret them live in envsolve.resolver.candidates.
+only reads them; the rules that interpret them live in envsolve.resolver.rulebook and
+envsolve.resolver.packages.
 """
 
 from __future__ import annotations

@@ -40,8 +40,10 @@ class LibraryNeed:
     name: str  # cudnn, cublas, avutil, ...
     major: int
     min_version: str | None = None
-    # "torch": LD_LIBRARY_PATH, then the wheel's own RUNPATH into site-packages/nvidia, then system.
-    # "ld": LD_LIBRARY_PATH then the ld.so cache and default dirs (ctranslate2: no RUNPATH to pip).
+    # "torch": the wheel's own DT_RPATH into site-packages/nvidia comes before LD_LIBRARY_PATH, except
+    # for cuDNN, whose shim dlopens its sub-libraries with RUNPATH=$ORIGIN (after LD_LIBRARY_PATH); see
+    # check.LoaderView. "ld": LD_LIBRARY_PATH, then the ld.so cache and default dirs (ctranslate2 has no
+    # path into pip's site-packages/nvidia).
     search: Literal["torch", "ld"] = "ld"
     consumer: str = ""
     cuda_major: int | None = None  # cuDNN is built per CUDA major (nvidia-cudnn-cu12 vs -cu13)

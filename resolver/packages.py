@@ -15,6 +15,7 @@ from envsolve.resolver.host import Host, normalize
 from envsolve.resolver.model import Candidate, Provide, Require
 from envsolve.resolver.rulebook import (
     WATCHED_TORCHAUDIO_API,
+    Context,
     Runtime,
     _pythons,
     _src,
@@ -32,11 +33,11 @@ from envsolve.resolver.rulebook import (
     torch_rows,
 )
 
-Builder = Callable[[str, Host | None, Runtime, bool], Candidate]
+Builder = Callable[[str, Context], Candidate]
 
 
-def torch_candidate(row: Mapping[str, Any], host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
-    """A torch build (one row of matrices/torch.toml). `pip_libs`: it brings its nvidia-* wheels."""
+def torch_candidate(row: Mapping[str, Any], context: Context) -> Candidate:
+    """A torch build (one row of matrices/torch.toml); with `context.pip_libs` it brings its nvidia-* wheels."""
     variant = str(row["variant"])
     name = "torch"
     src = _src(row)
@@ -44,12 +45,12 @@ def torch_candidate(row: Mapping[str, Any], host: Host | None, runtime: Runtime,
     requires: list[Require] = python_rule("torch", _pythons(row), src)
     requires += _platform_rule("torch", variant, row.get("platforms"), src)
     if variant == "cpu":
-        if runtime.gpu:
+        if context.runtime.gpu:
             requires.append(Require("cuda-driver", "no-cuda-build", "this torch build has no CUDA (variant cpu)",
                                     src, forbid=True, fix="Install a CUDA build of torch "
                                     "(`envsolve plan` picks the variant the driver and GPU allow)."))
         return candidate(name, f"{row['torch']}+cpu", provides, requires, src)
-    if pip_libs:
+    if context.pip_libs:
         # A CUDA torch wheel always depends on its CUDA major's cuBLAS and (2.x) cuDNN wheels; the
         # PyTorch-index rows just do not record the pinned versions, so the version may be unknown.
         cuda_major = int(row["cuda_major"])
@@ -58,9 +59,9 @@ def torch_candidate(row: Mapping[str, Any], host: Host | None, runtime: Runtime,
                 continue
             provides.append(pip_library(lib, str(row[lib]) if row.get(lib) else None, major, cuda_major,
                                         str(row.get(f"{lib}_package") or f"nvidia-{lib}-cu{cuda_major}")))
-    if runtime.gpu:
+    if context.runtime.gpu:
         requires += driver_rule(f"torch {row['torch']}+{variant}", int(row["cuda_major"]), row.get("cuda"), src)
-        requires += arch_rule(f"torch {row['torch']}+{variant}", row.get("arch"), row.get("ptx"), host, src,
+        requires += arch_rule(f"torch {row['torch']}+{variant}", row.get("arch"), row.get("ptx"), context.host, src,
                               cuda_major=int(row["cuda_major"]))
         if row.get("cudnn_major"):
             requires.append(library_rule("torch", "cudnn", int(row["cudnn_major"]), "torch", src,
@@ -79,16 +80,16 @@ def _platform_rule(name: str, variant: str, platforms: Any, source: str) -> list
                     source, allowed=tuple(platforms), fix="Pick another build or machine architecture.")]
 
 
-def installed_torch(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def installed_torch(version: str, context: Context) -> Candidate:
     row = torch_row(version, None)
     if row is None:
         return candidate("torch", version, [Provide("pkg:torch", split_local(version)[0]),
                                             Provide("torch-variant", split_local(version)[1] or "unknown")], [],
                          "not in matrices/torch.toml")
-    return torch_candidate(row, host, runtime, pip_libs)
+    return torch_candidate(row, context)
 
 
-def torchaudio_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def torchaudio_candidate(version: str, context: Context) -> Candidate:
     row = row_for("torchaudio", version)
     base, _ = split_local(version)
     provides = [Provide("pkg:torchaudio", base)]
@@ -104,7 +105,7 @@ def torchaudio_candidate(version: str, host: Host | None, runtime: Runtime, pip_
     return candidate("torchaudio", version, provides, requires, _src(row))
 
 
-def torchvision_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def torchvision_candidate(version: str, context: Context) -> Candidate:
     base, local = split_local(version)
     rows = [r for r in torch_rows() if r.get("torchvision") == base]
     provides = [Provide("pkg:torchvision", base)]
@@ -114,7 +115,7 @@ def torchvision_candidate(version: str, host: Host | None, runtime: Runtime, pip
     return candidate("torchvision", version, provides, requires, _src(rows[0]))
 
 
-def torchcodec_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def torchcodec_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("torchcodec", "torchcodec", version)
     if row is None:
         return unknown
@@ -159,7 +160,7 @@ def torch_spec(paired: str) -> str:
     return paired if paired[:1] in "<>=!~" else f"=={paired}.*"
 
 
-def ctranslate2_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def ctranslate2_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("ctranslate2", "ctranslate2", version)
     if row is None:
         return unknown
@@ -176,28 +177,28 @@ def ctranslate2_candidate(version: str, host: Host | None, runtime: Runtime, pip
         requires.append(Require("glibc", "glibc-too-old", f"{name} wheels need glibc >= {row['glibc_min']}", src,
                                 spec=f">={row['glibc_min']}", fix="Use an older ctranslate2 or a newer OS."))
     cuda_platforms = tuple(row.get("cuda_platforms", ()))
-    if runtime.gpu and not runs_on_gpu(row, host):
+    if context.runtime.gpu and not runs_on_gpu(row, context.host):
         # PyPI's aarch64 ctranslate2 is CPU-only: the stack still works, ASR just runs on the CPU.
         requires.append(Require("arch", "no-cuda-build",
                                 f"{name} has CUDA wheels only for {', '.join(cuda_platforms) or 'no platform'}; "
                                 "faster-whisper runs on the CPU here", src, allowed=cuda_platforms,
                                 severity="warning", fix="Accept CPU transcription (int8), or build CTranslate2 "
                                 "from source with CUDA for this architecture."))
-    elif runtime.gpu:
+    elif context.runtime.gpu:
         if row.get("cuda_major"):
             major = int(row["cuda_major"])
             requires += driver_rule(name, major, row.get("cuda"), src)
             requires.append(library_rule("ctranslate2", "cublas", major, "ld", src))
             ptx = (row.get("ptx_arch") or [None])[-1]
-            requires += arch_rule(name, row.get("arch"), ptx, host, src, jit_cuda=ptx_cuda(row.get("ptx_isa")),
+            requires += arch_rule(name, row.get("arch"), ptx, context.host, src, jit_cuda=ptx_cuda(row.get("ptx_isa")),
                                   cuda_major=major)
         cudnn = int(row.get("cudnn_major") or 0)
         if cudnn:
             requires.append(library_rule("ctranslate2", "cudnn", cudnn, "ld", src,
                                          cuda_major=int(row["cuda_major"]) if row.get("cuda_major") else None))
-        if runtime.compute_type:
-            requires += compute_type_rule(runtime.compute_type)
-    if not runtime.gpu or not runs_on_gpu(row, host):
+        if context.runtime.compute_type:
+            requires += compute_type_rule(context.runtime.compute_type)
+    if not context.runtime.gpu or not runs_on_gpu(row, context.host):
         platforms = cuda_platforms + tuple(row.get("cpu_platforms", ()))
         if platforms:
             requires.append(Require("arch", "no-build-for-platform", f"{name} has wheels for {', '.join(platforms)}",
@@ -222,7 +223,7 @@ def compute_type_rule(compute_type: str) -> list[Require]:
                     "7.0, float16/int8_float16 from 7.0, bfloat16 from 8.0).")]
 
 
-def faster_whisper_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def faster_whisper_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("faster-whisper", "faster_whisper", version)
     if row is None:
         return unknown
@@ -239,7 +240,7 @@ def _requires_python(name: str, spec: Any, source: str) -> list[Require]:
                     fix=f"Use a Python that satisfies {spec}.")]
 
 
-def pyannote_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def pyannote_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("pyannote-audio", "pyannote_audio", version)
     if row is None:
         return unknown
@@ -263,7 +264,7 @@ def pyannote_candidate(version: str, host: Host | None, runtime: Runtime, pip_li
     return candidate("pyannote-audio", version, provides, requires, src)
 
 
-def huggingface_hub_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def huggingface_hub_candidate(version: str, context: Context) -> Candidate:
     base, _ = split_local(version)
     provides = [Provide("pkg:huggingface-hub", base)]
     source = "not in matrices/huggingface_hub.toml"
@@ -276,7 +277,7 @@ def huggingface_hub_candidate(version: str, host: Host | None, runtime: Runtime,
     return candidate("huggingface-hub", version, provides, [], source)
 
 
-def whisperx_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def whisperx_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("whisperx", "whisperx", version)
     if row is None:
         return unknown
@@ -288,7 +289,7 @@ def whisperx_candidate(version: str, host: Host | None, runtime: Runtime, pip_li
     return candidate("whisperx", version, provides, requires, src)
 
 
-def onnxruntime_gpu_candidate(version: str, host: Host | None, runtime: Runtime, pip_libs: bool) -> Candidate:
+def onnxruntime_gpu_candidate(version: str, context: Context) -> Candidate:
     src = "https://github.com/microsoft/onnxruntime/issues/4982 (both packages install the same onnxruntime module)"
     require = Require("pkg:onnxruntime", "onnxruntime-shadowed",
                       "onnxruntime and onnxruntime-gpu are both installed; they write the same `onnxruntime` "
@@ -342,7 +343,7 @@ def installed_candidates(host: Host, runtime: Runtime) -> list[Candidate]:
     for dist, version in sorted(packages.items()):
         dist = normalize(dist)
         if dist in BUILDERS:
-            out.append(BUILDERS[dist](version, host, runtime, torch_brings_libs))
+            out.append(BUILDERS[dist](version, Context(host, runtime, torch_brings_libs)))
         elif dist.startswith("nvidia-") and not pip_lib_files:
             lib = nvidia_library_candidate(dist, version)
             if lib is not None:

@@ -32,6 +32,7 @@ from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import (
     PIP_LIB_DIRS,
     SITE,
+    Context,
     Runtime,
     candidate,
     host_candidates,
@@ -86,6 +87,7 @@ class Planner:
         self.pathway = pathway
         gpu = request.device == "cuda" or (request.device == "auto" and host.has_driver)
         self.runtime = Runtime(gpu=gpu, compute_type=request.compute_type)
+        self.context = Context(host, self.runtime)
         self.constraints = request.parsed_constraints()
         self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
         self.fixed = self._fixed_candidates()
@@ -148,7 +150,7 @@ class Planner:
                 continue
             if Version(version).is_prerelease and not spec:
                 continue
-            out.append(Choice(variable, version, row, (builder(version, self.host, self.runtime, True),)))
+            out.append(Choice(variable, version, row, (builder(version, self.context),)))
         return out
 
     def _torch_domain(self, spec: str) -> list[Choice]:
@@ -190,11 +192,11 @@ class Planner:
     def _torch_family(self, row: Mapping[str, Any]) -> tuple[Candidate, ...]:
         variant = str(row["variant"])
         label = "" if row.get("pypi_default") else f"+{variant}"
-        family = [torch_candidate(row, self.host, self.runtime, True)]
+        family = [torch_candidate(row, self.context)]
         if row.get("torchaudio"):
-            family.append(torchaudio_candidate(f"{row['torchaudio']}{label}", self.host, self.runtime, True))
+            family.append(torchaudio_candidate(f"{row['torchaudio']}{label}", self.context))
         if row.get("torchvision") and (self.host.package("torchvision") or self.request.workload == "whisperx"):
-            family.append(torchvision_candidate(f"{row['torchvision']}{label}", self.host, self.runtime, True))
+            family.append(torchvision_candidate(f"{row['torchvision']}{label}", self.context))
         return tuple(family)
 
     def _torchcodec_domain(self, chosen: Mapping[str, Choice], spec: str) -> list[Choice]:
@@ -210,7 +212,7 @@ class Planner:
             if not row.get("torch"):
                 continue  # its torch pairing is not evidenced: never plan a guess
             out.append(Choice("torchcodec", version, row,
-                              (BUILDERS["torchcodec"](version, self.host, self.runtime, True),)))
+                              (BUILDERS["torchcodec"](version, self.context),)))
         return out
 
     # ------------------------------------------------------------------ search

@@ -34,6 +34,16 @@ class Runtime:
     compute_type: str | None = None
 
 
+@dataclass(frozen=True)
+class Context:
+    """What every package builder reads besides the version: the host (None: unknown), the runtime, and
+    whether a CUDA torch from pip brings the nvidia-* library wheels it pins (pip_libs)."""
+
+    host: Host | None
+    runtime: Runtime
+    pip_libs: bool = True
+
+
 def split_local(version: str) -> tuple[str, str | None]:
     """'2.5.1+cu121' -> ('2.5.1', 'cu121')."""
     base, _, local = version.partition("+")
@@ -190,17 +200,19 @@ def python_rule(name: str, pythons: Iterable[str] | None, source: str) -> list[R
 def driver_rule(name: str, cuda_major: int, cuda: str | None, source: str) -> list[Require]:
     """Minor-version compatibility: a CUDA X.y build needs a driver for CUDA X.0 or newer."""
     floor = driver_floor_rule(cuda_major)
+    # Two facts meet here: the build's CUDA (its row) and what that CUDA needs of the driver (the floor).
+    both = "; ".join(part for part in (source, _src(floor) if floor else "") if part)
     rules = [Require("cuda-driver", "driver-too-old",
                      f"{name} is built for CUDA {cuda or cuda_major}; the NVIDIA driver must support CUDA "
                      f"{cuda_major}.x (driver >= {floor['min_driver'] if floor else '?'})",
-                     _src(floor) if floor else "", spec=f">={cuda_major}.0",
+                     both, spec=f">={cuda_major}.0",
                      fix=f"Upgrade the NVIDIA driver to >= {floor['min_driver'] if floor else '?'} "
                      f"(CUDA {cuda_major}.x), or plan a build for the CUDA the driver has.")]
     if cuda:
         rules.append(Require("cuda-driver", "driver-too-old",
                              f"{name} is built with CUDA {cuda}; an older driver runs it only through "
                              "minor-version compatibility (no PTX JIT for newer code, limited features)",
-                             _src(floor) if floor else "", spec=f">={cuda}", severity="warning",
+                             both, spec=f">={cuda}", severity="warning",
                              fix=f"Upgrade the driver to one that supports CUDA {cuda} "
                              "(matrices/cuda_driver.toml lists the driver per toolkit)."))
     return rules
