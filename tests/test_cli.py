@@ -119,3 +119,18 @@ def test_resolver_never_imports_heavy_libraries() -> None:
             "if m in sys.modules]; print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
+
+
+def test_commands_are_registered_one_way() -> None:
+    """Every command module is in COMMANDS, every entry has a module, and the parser has exactly those."""
+    import importlib
+
+    from envsolve.commands import COMMANDS as TABLE
+
+    folder = ROOT / "envsolve" / "commands"
+    modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    assert modules == {c.name for c in TABLE}
+    assert sorted(c.name for c in TABLE) == COMMANDS
+    for command in TABLE:
+        module = importlib.import_module(command.module)
+        assert callable(module.add_arguments) and callable(module.run), command.name

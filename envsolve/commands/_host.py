@@ -1,0 +1,24 @@
+"""The `--host` option shared by the commands that plan or check: a snapshot file, a built-in example, or
+this machine."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from envsolve.resolver.host import Host
+
+
+def add_host_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", metavar="FILE", help="host snapshot JSON, or example:NAME for a built-in one "
+                        "(example:colab-l4, example:aws-dlami-a10g, example:cuda13-l4, example:rtx5090); "
+                        "default: this machine")
+
+
+def load_host(path: str | None, loader: bool = True) -> Host:
+    """The snapshot at `path`, or this machine probed (`loader`: with the loader simulation)."""
+    from envsolve.resolver.host import read_host
+    from envsolve.resolver.probe import probe_host
+
+    return read_host(path) if path else probe_host(loader=loader)

@@ -1,0 +1,17 @@
+"""`envsolve explain [CODE]`: what a finding code means, its symptoms, ways out and sources."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("code", nargs="?", help="finding code, e.g. cudnn-shadowed (omit to list all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from envsolve.report import render_code, render_code_list
+    from envsolve.resolver import codes
+
+    print(render_code(args.code, codes.entry(args.code)) if args.code else render_code_list(codes.all_codes()))
+    return 0

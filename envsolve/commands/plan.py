@@ -1,0 +1,39 @@
+"""`envsolve plan`: the newest consistent stack for a host and workload."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from envsolve.commands._host import add_host_argument, load_host
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_host_argument(parser)
+    parser.add_argument("--pathway", default="auto", help="auto (default), A (host cuDNN/CUDA) or B (pip wheels)")
+    parser.add_argument("--workload", default="pipeline", help="pipeline (default), whisperx or faster-whisper")
+    parser.add_argument("--device", default="auto", help="auto (GPU when a driver is present), cuda or cpu")
+    parser.add_argument("--python", metavar="X.Y", help="target Python (default: the host's)")
+    parser.add_argument("--compute-type", help="CTranslate2 compute type to check against the GPU")
+    parser.add_argument("--constraint", "-c", action="append", metavar="REQ",
+                        help='extra requirement, pip syntax, repeatable (e.g. -c "ctranslate2<4.5")')
+    parser.add_argument("--replace-preinstalled", action="store_true",
+                        help="allow replacing a platform's preinstalled torch family (Colab, Kaggle)")
+    parser.add_argument("--target", default="host", choices=("host", "image"),
+                        help="install on the host itself (default) or build a Docker image for it")
+    parser.add_argument("--json", action="store_true", help="write the versioned plan JSON (docs/plan-json.md)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from envsolve.report import render_plan
+    from envsolve.resolver.plan import make_plan
+    from envsolve.resolver.request import Request
+
+    # The planner plans its own loader search: the probe's simulation of today's environment is not needed.
+    host = load_host(args.host, loader=False)
+    request = Request(workload=args.workload, pathway=args.pathway, device=args.device, python=args.python,
+                      compute_type=args.compute_type, constraints=tuple(args.constraint or ()),
+                      replace_preinstalled=args.replace_preinstalled, target=args.target)
+    plan = make_plan(host, request)
+    print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
+    return 0
