@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from envsolve.pipeline.runner import FileResult, Runner
+    from envsolve.resolver.doctor import Report
     from envsolve.resolver.host import Host
     from envsolve.resolver.matrices import Matrix
-    from envsolve.resolver.model import Finding
     from envsolve.resolver.plan import Plan
     from envsolve.resolver.probe import Probe
 
@@ -86,21 +86,26 @@ def shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def render_findings(host: Host, findings: Iterable[Finding], unknown: Sequence[str]) -> str:
-    """`envsolve doctor`: each finding with its evidence, fix and code, then what could not be checked."""
-    findings = list(findings)
+def render_findings(host: Host, report: Report) -> str:
+    """`envsolve doctor`: what was assumed, each finding with its evidence, fix and code, then what could not
+    be checked. "Healthy" is said only when every rule could be decided."""
     lines = [f"envsolve doctor: {describe_host(host)}"]
-    if not findings:
-        lines.append("Healthy: every rule holds for what is installed.")
-    for f in findings:
+    lines += [f"Assumed: {note}" for note in report.notes]
+    if not report.findings:
+        lines.append("Healthy: every rule holds for what is installed." if report.complete else
+                     f"No problems found in what could be checked, but {len(report.unknown)} check(s) could not be "
+                     "made (below): this is not a clean bill of health.")
+    for f in report.findings:
         lines += ["", f"{f.severity.upper()} [{f.code}] {f.subject}: {f.message}"]
         lines += [f"  evidence: {e}" for e in f.evidence]
         if f.fix:
             lines.append(f"  fix: {f.fix}")
         lines.append(f"  explain: envsolve explain {f.code}")
-    if unknown:
-        lines += ["", f"Not checked ({len(unknown)}): the snapshot does not say enough."]
-        lines += [f"  - {u}" for u in unknown[:10]]
+    if report.unknown:
+        lines += ["", f"Not checked ({len(report.unknown)}): the snapshot does not say enough."]
+        lines += [f"  - {u}" for u in report.unknown[:10]]
+        if len(report.unknown) > 10:
+            lines.append(f"  ... and {len(report.unknown) - 10} more (--json lists them all)")
     return "\n".join(lines)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from envsolve.resolver.host import Host, LoaderLink
+from envsolve.resolver.host import Host
+from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Candidate, Finding, LibraryNeed, Provide, Require
 
 
@@ -50,71 +51,24 @@ def _older(version: str | None, minimum: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class LoaderView:
-    """How the dynamic loader will search on this host (from the snapshot's env and loader data)."""
-
-    ld_library_path: tuple[str, ...]
-    links: dict[tuple[str, str], LoaderLink]  # (consumer, soname) -> what the probe saw the loader do
-
-    @classmethod
-    def of(cls, host: Host | None) -> LoaderView:
-        if host is None:
-            return cls((), {})
-        dirs = tuple(d.rstrip("/") for d in host.env.get("LD_LIBRARY_PATH", "").split(":") if d)
-        links = {(x.consumer, x.needs): x for x in host.loader or ()}
-        return cls(dirs, links)
-
-    def order(self, providers: Iterable[Provide], need: LibraryNeed) -> list[tuple[Provide, str]]:
-        """Providers in the order the loader tries them for this consumer, each with why."""
-        # torch reaches its nvidia wheels through DT_RPATH ($ORIGIN/../../nvidia/<lib>/lib), which glibc
-        # searches before LD_LIBRARY_PATH. cuDNN is the exception that bites: pip's libcudnn.so.9 dlopens
-        # its sub-libraries (libcudnn_ops/cnn/graph/adv.so.9) with only RUNPATH=$ORIGIN, searched after
-        # LD_LIBRARY_PATH, so an older cuDNN there gets mixed in (readelf on the torch 2.11 and
-        # nvidia-cudnn 9.19 wheels). ctranslate2 has no path into site-packages/nvidia at all.
-        rpath_first = need.search == "torch" and need.name != "cudnn"
-        ranked: list[tuple[int, int, Provide, str]] = []
-        for p in providers:
-            directory = os.path.dirname(p.detail.get("path", "")).rstrip("/")
-            origin = p.detail.get("origin", "system")
-            if origin == "pip" and rpath_first:
-                ranked.append((-1, 0, p, "torch's RPATH into site-packages/nvidia"))
-            elif directory and directory in self.ld_library_path:
-                ranked.append((0, self.ld_library_path.index(directory), p, "LD_LIBRARY_PATH"))
-            elif origin == "pip" and need.search == "torch":
-                ranked.append((1, 0, p, "torch's RPATH (cuDNN's own sub-libraries are searched after "
-                                        "LD_LIBRARY_PATH)"))
-            elif origin == "image":
-                ranked.append((2, 0, p, "ld.so cache of the base image"))
-            elif origin in ("system", "conda"):
-                ranked.append((2, 0, p, "ld.so cache / default directories"))
-        ranked.sort(key=lambda item: (item[0], item[1]))
-        return [(p, why) for _, _, p, why in ranked]
-
-    def probed(self, need: LibraryNeed) -> LoaderLink | None:
-        """What the live probe saw the loader pick for this consumer and library, if it looked."""
-        for (consumer, soname), link in self.links.items():
-            if consumer == need.consumer and soname.startswith(f"lib{need.name}") and \
-                    soname.endswith(f".so.{need.major}"):
-                return link
-        return None
-
-
 def check(
     candidates: Sequence[Candidate],
     host: Host | None = None,
     settled: Callable[[str], bool] | None = None,
+    *,
+    torch_first: bool = False,
 ) -> CheckResult:
     """Every unmet requirement among `candidates`, as findings.
 
     `settled(capability)` says whether every possible provider of a capability is already in
     the set; requirements on unsettled capabilities are skipped (the planner's partial stacks).
+    `torch_first`: the workload's process imports torch before ctranslate2 loads its libraries.
     """
     index: dict[str, list[tuple[Candidate, Provide]]] = defaultdict(list)
     for candidate in candidates:
         for provide in candidate.provides:
             index[provide.capability].append((candidate, provide))
-    view = LoaderView.of(host)
+    view = LoaderView.of(host, torch_first=torch_first)
     result = CheckResult()
     for candidate in candidates:
         for require in candidate.requires:
@@ -124,7 +78,7 @@ def check(
             providers = [p for c, p in index.get(require.capability, [])
                          if c is not candidate or require.library is not None]
             gate_open = require.gate is None or bool(index.get(require.gate))
-            finding = _evaluate(candidate, require, providers, view, result, gate_open)
+            finding = _evaluate(candidate, require, providers, view, result, index, gate_open)
             if finding is not None:
                 result.findings.append(finding)
     return result
@@ -136,6 +90,7 @@ def _evaluate(
     providers: list[Provide],
     view: LoaderView,
     result: CheckResult,
+    index: Mapping[str, list[tuple[Candidate, Provide]]],
     gate_open: bool = True,
 ) -> Finding | None:
     def finding(message: str, evidence: Iterable[str], code: str | None = None,
@@ -157,7 +112,8 @@ def _evaluate(
             return finding(require.why, [p.describe() for p in providers], culprits=owners)
         return None
     if require.library is not None:
-        return _evaluate_library(require, require.library, providers, view, result, finding)
+        loaded = [p for _, p in index.get(f"{TORCH_LOADED}{require.library.name}", [])]
+        return _evaluate_library(require, require.library, providers, view, result, finding, loaded)
     if not providers:
         if require.absent == "fail" and gate_open:
             return finding(require.why, [_absence(require.capability)], culprits=[require.capability])
@@ -197,6 +153,7 @@ def _evaluate_library(
     view: LoaderView,
     result: CheckResult,
     finding: Callable[..., Finding],
+    torch_loads: Sequence[Provide] = (),
 ) -> Finding | None:
     base = require.code.removesuffix("-missing")
     # Whoever could provide this library shares the blame, even when nothing provides it yet.
@@ -215,8 +172,13 @@ def _evaluate_library(
         searched = [f"{need.consumer} asks for {link.needs} ({link.how}): the loader tried "
                     + (", ".join(link.searched[:12]) or "nothing") + (" ..." if len(link.searched) > 12 else "")]
     else:
-        order = [(p, why) for p, why in view.order(same_major, need)]
+        order = view.order(same_major, need, torch_loads)
     if not providers:
+        if view.complete:
+            # The list is every copy the host has (the probe searched where the loader would): absence
+            # is known, and it is the most common failure of all ("libcublas.so.12 is not found").
+            return finding(f"{need.consumer} loads {label}, and no copy exists on this host.",
+                           [f"no {need.name} library of any major found", *(searched or [view.places(need)])])
         result.unknown.append(f"{need.consumer}: needs {label}; no {need.name} libraries known on this host")
         return None
     if not order:
@@ -233,6 +195,19 @@ def _evaluate_library(
             ([f"other major: {p.describe()}" for p in others] or [f"no {need.name} library found"]) + searched,
         )
     picked, why = order[0]
+    mixed = _mixed_cudnn(need, same_major, order, view)
+    if mixed is not None:
+        shim, subs = mixed
+        return finding(
+            f"{need.consumer} loads the cuDNN {need.major} shim {shim.describe()} through its RPATH, but the shim's "
+            f"sub-libraries come from {subs.describe()} (LD_LIBRARY_PATH is searched before the shim's "
+            "RUNPATH=$ORIGIN): two cuDNN versions in one process fail with CUDNN_STATUS_VERSION_MISMATCH.",
+            [f"shim (libcudnn.so.{need.major}) via torch's RPATH: {shim.describe()}",
+             f"sub-libraries via LD_LIBRARY_PATH: {subs.describe()}",
+             f"LD_LIBRARY_PATH={':'.join(view.ld_library_path) or '(empty)'}"],
+            code=f"{base}-shadowed",
+            dirs=os.path.dirname(subs.detail.get("path", "")),
+        )
     if need.min_version and _older(picked.version, need.min_version):
         newer = [p for p in same_major if p is not picked and not _older(p.version, need.min_version)]
         code = f"{base}-shadowed" if newer else f"{base}-too-old"
@@ -244,6 +219,20 @@ def _evaluate_library(
             dirs=":".join(sorted({os.path.dirname(p.detail.get("path", "")) for p in newer})),
         )
     return None
+
+
+def _mixed_cudnn(need: LibraryNeed, same_major: list[Provide], order: list[tuple[Provide, str]],
+                 view: LoaderView) -> tuple[Provide, Provide] | None:
+    """torch's cuDNN shim from its wheel, its sub-libraries from another copy: (shim, sub-library copy)."""
+    if need.name != "cudnn" or need.search != "torch" or not order:
+        return None
+    shim = next((p for p in same_major if p.detail.get("origin") == "pip"), None)
+    subs, how = order[0]
+    if shim is None or subs is shim or how != "LD_LIBRARY_PATH":
+        return None
+    if not (shim.version and subs.version) or shim.version == subs.version:
+        return None  # the same release in two folders is harmless; unknown versions are not evidence
+    return shim, subs
 
 
 def _same_cuda(provide: Provide, need: LibraryNeed) -> bool:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from envsolve.errors import EnvsolveError
+from envsolve.resolver import matrices
 from envsolve.resolver.check import check
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Finding, Require
 from envsolve.resolver.packages import compute_type_rule, installed_candidates
-from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local
+from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local, torch_row
 
 SCHEMA = "envsolve.doctor/1"
 
@@ -18,14 +20,20 @@ SCHEMA = "envsolve.doctor/1"
 class Report:
     findings: list[Finding]
     unknown: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was assumed (the process modelled, the device)
 
     @property
     def healthy(self) -> bool:
         return not any(f.severity == "error" for f in self.findings)
 
+    @property
+    def complete(self) -> bool:
+        """Every rule could be decided (nothing was left unchecked for want of facts)."""
+        return not self.unknown
+
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "healthy": self.healthy, "findings": [f.to_json() for f in self.findings],
-                "unknown": self.unknown}
+        return {"schema": SCHEMA, "healthy": self.healthy, "complete": self.complete,
+                "findings": [f.to_json() for f in self.findings], "unknown": self.unknown, "notes": self.notes}
 
 
 def _expects_gpu(host: Host, device: str) -> bool:
@@ -40,11 +48,80 @@ def _expects_gpu(host: Host, device: str) -> bool:
     return cuda_builds and in_container
 
 
-def diagnose(host: Host, device: str = "auto", compute_type: str | None = None) -> Report:
-    """Every unmet requirement of what is installed on this host."""
-    gpu = device == "cuda" or (device == "auto" and host.has_driver)
+def gpu_stack_evidence(host: Host) -> list[str]:
+    """Why the installed stack is a GPU stack: CUDA builds, nvidia-* wheels, CUDA library files."""
+    packages = host.packages or {}
+    found = []
+    torch = packages.get("torch")
+    if torch:
+        row = torch_row(torch, None)
+        variant = split_local(torch)[1] or (str(row["variant"]) if row else None)
+        if variant and variant != "cpu":
+            found.append(f"torch {torch} is a CUDA build ({variant})")
+    ctranslate2 = packages.get("ctranslate2")
+    if ctranslate2 is not None and host.os.arch in (None, "x86_64"):
+        found.append(f"ctranslate2 {ctranslate2} from PyPI is a CUDA build on x86_64")
+    found += [f"{name} {version} is installed" for name, version in sorted(packages.items())
+              if name.startswith("nvidia-") and name.removeprefix("nvidia-").startswith(("cudnn", "cublas"))]
+    found += [f"{lib.soname or lib.name} at {lib.path}" for lib in host.libraries or ()
+              if lib.name in ("cudnn", "cublas")][:3]
+    return found
+
+
+def _device(host: Host, device: str, notes: list[str]) -> bool:
+    """Check the GPU path? Asked for, a driver present, or (driver unknown) a GPU stack installed."""
+    if device != "auto":
+        return device == "cuda"
+    if host.has_driver:
+        return True
+    if host.driver_known:
+        return False
+    evidence = gpu_stack_evidence(host)
+    if evidence:
+        # Unknown device must not read as healthy: a GPU stack is checked as one, and says so.
+        notes.append("the snapshot does not say whether there is an NVIDIA driver; the installed stack is a GPU "
+                     f"stack ({'; '.join(evidence[:3])}), so its GPU rules were checked as if it runs on a GPU "
+                     "(rules that need the driver or the GPU are listed as not checked)")
+        return True
+    return False
+
+
+def infer_workload(host: Host) -> str:
+    """The workload whose process is modelled when none is named: WhisperX if installed, else envsolve's
+    pipeline when pyannote.audio is there, else faster-whisper alone."""
+    packages = host.packages or {}
+    if "whisperx" in packages:
+        return "whisperx"
+    if "pyannote-audio" in packages:
+        return "pipeline"
+    return "faster-whisper"
+
+
+def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
+             workload: str = "auto") -> Report:
+    """Every unmet requirement of what is installed on this host, for one workload's process."""
+    notes: list[str] = []
+    named = workload != "auto"
+    workload = workload if named else infer_workload(host)
+    profile = matrices.load("workloads").one(workload=workload)
+    if profile is None:
+        raise EnvsolveError("unknown-workload", f"There is no workload called {workload!r}.",
+                            hint="Use one of: auto, " + ", ".join(str(r["workload"]) for r in
+                                                               matrices.load("workloads")) + ".")
+    torch_first = bool(profile.get("torch_first"))
+    gpu = _device(host, device, notes)
+    if gpu:  # the import order matters only for which CUDA library copies the process loads
+        how = ("torch is imported first, so ctranslate2 gets the CUDA libraries torch already loaded" if torch_first
+               else "ctranslate2 loads its own CUDA libraries")
+        inferred = "" if named else " (inferred from what is installed; --workload names another)"
+        notes.append(f"process modelled: {workload}{inferred}: {how}")
+    if compute_type is None and gpu and profile.get("gpu_compute_type"):
+        compute_type = str(profile["gpu_compute_type"])
+        notes.append(f"compute type {compute_type}: {workload}'s command-line default on a GPU "
+                     "(pass --compute-type for the one you use)")
     runtime = Runtime(gpu=gpu, compute_type=compute_type)
-    stack = host_candidates(host) + installed_candidates(host, runtime)
+    installed = installed_candidates(host, runtime)
+    stack = host_candidates(host) + installed
     if _expects_gpu(host, device) and host.driver_known and not host.has_driver:
         stack.append(candidate("request", device, [], [Require(
             "cuda-driver", "gpu-not-visible",
@@ -55,22 +132,26 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None) 
             "inside the container.")]))
     if compute_type and gpu and not any(c.name == "ctranslate2" for c in stack):
         stack.append(candidate("request", compute_type, [], compute_type_rule(compute_type)))
-    installed = set(host.packages or {})
+    names = set(host.packages or {})
 
     def settled(capability: str) -> bool:
         # A package missing from a hand-written snapshot is unknown; from the probe's, it is absent.
         if capability.startswith("pkg:"):
-            return host.packages_complete or capability[4:] in installed
+            return host.packages_complete or capability[4:] in names
         return True
 
-    result = check(stack, host, settled)
+    result = check(stack, host, settled, torch_first=torch_first)
     # The probe's own words about the container (no /dev/nvidia*, /.dockerenv) are the evidence here.
     context = tuple(n for n in host.notes if "container" in n.lower() or "gpu" in n.lower())
     result.findings = [replace(f, evidence=f.evidence + context) if f.code == "gpu-not-visible" else f
                        for f in result.findings]
+    # A release no matrix knows is not silently fine: its rules were not checked, and the report says so.
+    unknown = list(result.unknown) + [f"{c.name} {c.version}: {c.source.removeprefix('not in ')} does not know "
+                                      "this release, so none of its rules were checked"
+                                      for c in installed if c.source.startswith("not in matrices/")]
     order = {"error": 0, "warning": 1}
     findings = sorted(result.findings, key=lambda f: (order[f.severity], f.code, f.subject))
-    return Report(_dedupe(findings), sorted(set(result.unknown)))
+    return Report(_dedupe(findings), sorted(set(unknown)), notes)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

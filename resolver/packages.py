@@ -12,6 +12,7 @@ from typing import Any
 from envsolve.resolver import matrices
 from envsolve.resolver.check import satisfies
 from envsolve.resolver.host import Host, normalize
+from envsolve.resolver.loadorder import TORCH_LOADED
 from envsolve.resolver.model import Candidate, Provide, Require
 from envsolve.resolver.rulebook import (
     WATCHED_TORCHAUDIO_API,
@@ -59,6 +60,12 @@ def torch_candidate(row: Mapping[str, Any], context: Context) -> Candidate:
                 continue
             provides.append(pip_library(lib, str(row[lib]) if row.get(lib) else None, major, cuda_major,
                                         str(row.get(f"{lib}_package") or f"nvidia-{lib}-cu{cuda_major}")))
+    # libtorch_cuda.so links cuBLAS and cuDNN (DT_NEEDED), so `import torch` loads them: a later dlopen of
+    # the same soname in that process (ctranslate2's) gets torch's copy (loadorder.LoaderView).
+    cuda_major = int(row["cuda_major"])
+    provides.append(Provide(f"{TORCH_LOADED}cublas", str(cuda_major), {"cuda_major": str(cuda_major)}))
+    if row.get("cudnn_major"):
+        provides.append(Provide(f"{TORCH_LOADED}cudnn", str(row["cudnn_major"]), {"cuda_major": str(cuda_major)}))
     if context.runtime.gpu:
         requires += driver_rule(f"torch {row['torch']}+{variant}", int(row["cuda_major"]), row.get("cuda"), src)
         requires += arch_rule(f"torch {row['torch']}+{variant}", row.get("arch"), row.get("ptx"), context.host, src,

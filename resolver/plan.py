@@ -14,9 +14,10 @@ from packaging.version import InvalidVersion, Version
 
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
-from envsolve.resolver.check import LoaderView, satisfies
+from envsolve.resolver.check import satisfies
 from envsolve.resolver.failure import NoSolution
 from envsolve.resolver.host import Host
+from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Finding
 from envsolve.resolver.packages import runs_on_gpu
 from envsolve.resolver.planner import Planner, Solution, image_rows, with_library_path
@@ -221,7 +222,10 @@ def _library_sources(solution: Solution) -> list[dict[str, str]]:
     """For each consumer and library: where the loader will find it in the planned environment."""
     stack = [c for choice in solution.choices.values() for c in choice.candidates] + solution.library_wheels
     providers = [p for c in [*stack, *solution.fixed] for p in c.provides if p.capability.startswith("lib:")]
-    view = LoaderView.of(with_library_path(solution.host, solution.env.get("LD_LIBRARY_PATH", "")))
+    profile = matrices.load("workloads").one(workload=solution.request.workload)
+    view = LoaderView.of(with_library_path(solution.host, solution.env.get("LD_LIBRARY_PATH", "")),
+                         torch_first=bool(profile and profile.get("torch_first")))
+    loads = [p for c in stack for p in c.provides if p.capability.startswith(TORCH_LOADED)]
     rows = []
     for c in stack:
         for r in c.requires:
@@ -230,7 +234,7 @@ def _library_sources(solution: Solution) -> list[dict[str, str]]:
             need = r.library
             same = [p for p in providers if p.capability == f"lib:{need.name}"
                     and p.detail.get("major") == str(need.major)]
-            order = view.order(same, need)
+            order = view.order(same, need, [p for p in loads if p.capability == f"{TORCH_LOADED}{need.name}"])
             picked, how = order[0] if order else (None, "not found")
             rows.append({"consumer": need.consumer, "library": f"{need.name} {need.major}",
                          "from": picked.detail.get("origin", "") if picked else "missing",

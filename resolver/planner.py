@@ -88,6 +88,8 @@ class Planner:
         gpu = request.device == "cuda" or (request.device == "auto" and host.has_driver)
         self.runtime = Runtime(gpu=gpu, compute_type=request.compute_type)
         self.context = Context(host, self.runtime)
+        profile = matrices.load("workloads").one(workload=request.workload)
+        self.torch_first = bool(profile and profile.get("torch_first"))
         self.constraints = request.parsed_constraints()
         self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
         self.fixed = self._fixed_candidates()
@@ -327,7 +329,7 @@ class Planner:
     def evaluate(self, chosen: Mapping[str, Choice]) -> CheckResult:
         wheels, env = self.library_wheels(chosen)
         stack = [*self.fixed, *(c for choice in chosen.values() for c in choice.candidates), *wheels]
-        return check(stack, self._host_with_env(env), self._settled(set(chosen)))
+        return check(stack, self._host_with_env(env), self._settled(set(chosen)), torch_first=self.torch_first)
 
     def _settled(self, decided: set[str]) -> Callable[[str], bool]:
         """Which capabilities the partial stack has decided; requirements on others wait."""

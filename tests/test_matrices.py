@@ -260,3 +260,9 @@ def test_image_require_cuda_matches_its_version() -> None:
         if "require_cuda" in row:
             major_minor = ".".join(str(row["cuda"]).split(".")[:2])
             assert row["require_cuda"] == f"cuda>={major_minor}", row["cuda"]
+
+
+def test_every_workload_has_a_row() -> None:
+    from envsolve.resolver.request import WORKLOADS
+
+    assert {str(r["workload"]) for r in matrices.load("workloads")} == set(WORKLOADS)

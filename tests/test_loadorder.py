@@ -1,8 +1,8 @@
-"""The loader order check.LoaderView derives when no probe recorded what the loader did."""
+"""The loader order loadorder.LoaderView derives when no probe recorded what the loader did."""
 
 from __future__ import annotations
 
-from envsolve.resolver.check import LoaderView
+from envsolve.resolver.loadorder import LoaderView
 from envsolve.resolver.model import LibraryNeed, Provide
 
 SYSTEM = "/usr/local/cuda/lib64"
