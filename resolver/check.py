@@ -188,7 +188,7 @@ def _evaluate_library(
                 [f"present but not searched: {p.describe()}" for p in same_major] + searched
                 + [f"LD_LIBRARY_PATH={':'.join(view.ld_library_path) or '(empty)'}"],
                 code=f"{base}-not-on-loader-path",
-                dirs=":".join(sorted({os.path.dirname(p.detail.get("path", "")) for p in same_major})),
+                dirs=_where(same_major),
             )
         return finding(
             f"{need.consumer} loads {label}, and no copy of major {need.major} exists.",
@@ -206,7 +206,7 @@ def _evaluate_library(
              f"sub-libraries via LD_LIBRARY_PATH: {subs.describe()}",
              f"LD_LIBRARY_PATH={':'.join(view.ld_library_path) or '(empty)'}"],
             code=f"{base}-shadowed",
-            dirs=os.path.dirname(subs.detail.get("path", "")),
+            dirs=f" The other copy is in {os.path.dirname(subs.detail.get('path', ''))}.",
         )
     if need.min_version and _older(picked.version, need.min_version):
         newer = [p for p in same_major if p is not picked and not _older(p.version, need.min_version)]
@@ -216,9 +216,15 @@ def _evaluate_library(
             [f"picked first: {picked.describe()} via {why}"]
             + [f"also present: {p.describe()}" for p in same_major if p is not picked],
             code=code,
-            dirs=":".join(sorted({os.path.dirname(p.detail.get("path", "")) for p in newer})),
+            dirs=_where(newer),
         )
     return None
+
+
+def _where(providers: Iterable[Provide]) -> str:
+    """' The copies are in DIR[:DIR].' for a fix, or nothing."""
+    dirs = sorted({os.path.dirname(p.detail.get("path", "")) for p in providers} - {""})
+    return f" The copies are in {':'.join(dirs)}." if dirs else ""
 
 
 def _mixed_cudnn(need: LibraryNeed, same_major: list[Provide], order: list[tuple[Provide, str]],

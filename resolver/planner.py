@@ -37,6 +37,7 @@ from envsolve.resolver.rulebook import (
     candidate,
     host_candidates,
     pip_library,
+    pip_library_wheel,
     torch_row,
     torch_rows,
 )
@@ -470,18 +471,3 @@ def with_library_path(host: Host, dirs: str) -> Host:
     existing = host.env.get("LD_LIBRARY_PATH")
     env = {**host.env, "LD_LIBRARY_PATH": f"{dirs}:{existing}" if existing else dirs}
     return replace(host, env=env, loader=None)
-
-
-def pip_library_wheel(lib: str, major: int, cuda_major: int) -> tuple[str, str] | None:
-    """The newest nvidia-* wheel pin any torch build uses for this library, major and CUDA major."""
-    best: tuple[Version, str, str] | None = None
-    for row in torch_rows():
-        if row.get("cuda_major") != cuda_major or not row.get(lib):
-            continue
-        row_major = int(row.get(f"{lib}_major") or (cuda_major if lib == "cublas" else 0))
-        if row_major != major:
-            continue
-        version = str(row[lib])
-        if best is None or Version(version) > best[0]:
-            best = (Version(version), str(row.get(f"{lib}_package")), version)
-    return (best[1], best[2]) if best else None

@@ -259,18 +259,36 @@ def _cuda_range_rule(name: str, cuda_major: int | None, host: Host, source: str)
                     fix="Pick a build of an older CUDA major for this GPU (`envsolve plan` does this).")]
 
 
+def pip_library_wheel(lib: str, major: int, cuda_major: int) -> tuple[str, str] | None:
+    """The newest nvidia-* wheel pin any torch build uses for this library, major and CUDA major."""
+    best: tuple[Version, str, str] | None = None
+    for row in torch_rows():
+        if row.get("cuda_major") != cuda_major or not row.get(lib):
+            continue
+        row_major = int(row.get(f"{lib}_major") or (cuda_major if lib == "cublas" else 0))
+        if row_major != major:
+            continue
+        version = str(row[lib])
+        if best is None or Version(version) > best[0]:
+            best = (Version(version), str(row.get(f"{lib}_package")), version)
+    return (best[1], best[2]) if best else None
+
+
 def library_rule(name: str, lib: str, major: int, search: str, source: str,
                  min_version: str | None = None, cuda_major: int | None = None) -> Require:
     need = LibraryNeed(lib, major, min_version, "torch" if search == "torch" else "ld", name, cuda_major)
     if search == "torch":
         fix = (f"Reinstall torch so its own {lib} wheel is used, and remove other {lib} {major} folders from "
-               "LD_LIBRARY_PATH (they are searched before torch's RUNPATH). {dirs}")
+               "LD_LIBRARY_PATH (they are searched before torch's RUNPATH).{dirs}")
     else:
-        wheel = f"nvidia-{lib}-cu{cuda_major or 12}"
+        # The wheel torch builds pin for this major, exactly: an unpinned nvidia-cudnn-cu12 is cuDNN 9.
+        pinned = pip_library_wheel(lib, major, cuda_major or (major if lib == "cublas" else 12))
+        wheel = f'"{pinned[0]}=={pinned[1]}"' if pinned else f'"nvidia-{lib}-cu{cuda_major or 12}=={major}.*"'
         site = "$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
-        fix = (f"Pathway B: pip install {wheel} and export LD_LIBRARY_PATH=\"{site}/{PIP_LIB_DIRS.get(lib, '')}:"
-               "$LD_LIBRARY_PATH\" (envsolve's plan sets this for you); pathway A: install the system "
-               f"{lib} {major} package. {{dirs}}")
+        fix = (f"Pathway B: export LD_LIBRARY_PATH=\"{site}/{PIP_LIB_DIRS.get(lib, '')}:$LD_LIBRARY_PATH\" after "
+               f"pip install {wheel} if no copy is there (when torch pins another version of that wheel, keep "
+               f"torch's; when it pins another {lib} major, pick the ctranslate2 that matches torch instead: "
+               f"`envsolve plan` does); pathway A: install the system {lib} {major} package.{{dirs}}")
     return Require(f"lib:{lib}", f"{lib}-missing", f"{name} loads lib{lib} major {major}", source, library=need,
                    fix=fix)
 

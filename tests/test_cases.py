@@ -79,7 +79,7 @@ PLAN_KEYS = {"pathway", "pins", "pin_prefix", "pins_present", "pins_absent", "de
              "torch_variant_in", "torch_cuda_major", "torch_below", "rejected_codes", "ctranslate2_cudnn_major",
              "warning_codes", "same_local_label", "error"}
 ERROR_KEYS = {"reference", "message_contains", "hint_contains", "exhausted", "cause_codes"}
-DOCTOR_KEYS = {"healthy", "codes", "absent"}
+DOCTOR_KEYS = {"healthy", "codes", "absent", "complete", "notes_contain", "unknown_contains", "evidence_contains"}
 
 
 def _check_plan(plan: Plan, expect: dict[str, Any]) -> None:
@@ -145,13 +145,22 @@ def _check_plan(plan: Plan, expect: dict[str, Any]) -> None:
 def test_doctor_case(path: Path) -> None:
     case = _load(path)
     host = load_host(case["host"], case.get("patch"))
-    report = diagnose(host, device=case.get("device", "auto"), compute_type=case.get("compute_type"))
+    report = diagnose(host, device=case.get("device", "auto"), compute_type=case.get("compute_type"),
+                      workload=case.get("workload", "auto"))
     codes = {f.code for f in report.findings}
     expect = case["expect"]
     shown = "\n".join(f"{f.severity} {f.code} {f.subject}: {f.message}" for f in report.findings)
     assert report.healthy == expect["healthy"], shown
     assert set(expect.get("codes", [])) <= codes, f"expected {expect.get('codes')}, got:\n{shown}"
     assert not set(expect.get("absent", [])) & codes, shown
+    if "complete" in expect:
+        assert report.complete == expect["complete"], report.unknown
+    for text in expect.get("notes_contain", []):
+        assert any(text in n for n in report.notes), report.notes
+    for text in expect.get("unknown_contains", []):
+        assert any(text in u for u in report.unknown), report.unknown
+    for text in expect.get("evidence_contains", []):
+        assert any(text in e for f in report.findings for e in f.evidence), shown
     for finding in report.findings:
         assert finding.fix, f"{finding.code} has no fix"
         assert finding.evidence, f"{finding.code} has no evidence"
