@@ -263,7 +263,9 @@ def pip_library_wheel(lib: str, major: int, cuda_major: int) -> tuple[str, str] 
     """The newest nvidia-* wheel pin any torch build uses for this library, major and CUDA major."""
     best: tuple[Version, str, str] | None = None
     for row in torch_rows():
-        if row.get("cuda_major") != cuda_major or not row.get(lib):
+        # A row that pins no wheel of this library (PyTorch-index builds record only the version) names
+        # nothing installable: never turn its absent package name into a pin.
+        if row.get("cuda_major") != cuda_major or not row.get(lib) or not row.get(f"{lib}_package"):
             continue
         row_major = int(row.get(f"{lib}_major") or (cuda_major if lib == "cublas" else 0))
         if row_major != major:
