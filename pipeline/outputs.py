@@ -1,21 +1,20 @@
 """Writers for the pipeline's results: JSON, TXT, SRT, VTT, RTTM and TSV, all UTF-8, all atomic.
 
 Every renderer is a pure function from a transcript to text, so the formats are tested as
-golden strings; only `atomic_write_text` touches the disk. A crash or a full disk while writing
-leaves the previous file (or none) in place, never half of a new one, which is what lets a batch
-resume by trusting every file that exists.
+golden strings; only `write_outputs` touches the disk, through `envsolve.atomic`. A crash or a
+full disk while writing leaves the previous file (or none) in place, never half of a new one,
+which is what lets a batch resume by trusting every file that exists.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from envsolve import atomic
 from envsolve.errors import EnvsolveError
 from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_dict, turn_to_dict
 from envsolve.pipeline.rttm import format_rttm
@@ -23,7 +22,6 @@ from envsolve.pipeline.rttm import format_rttm
 __all__ = [
     "FORMATS",
     "Cue",
-    "atomic_write_text",
     "build_cues",
     "render_json",
     "render_srt",
@@ -32,49 +30,6 @@ __all__ = [
     "render_vtt",
     "write_outputs",
 ]
-
-
-def _current_umask() -> int:
-    # os.umask can only be read by setting it; done once at import, before any worker threads.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` as UTF-8 to `path` so that readers see the old file or the new one, never a mix.
-
-    The bytes go to a temporary file in the same directory (so the rename cannot cross file
-    systems), are fsynced, and replace `path` in one `os.replace`. On any error the temporary
-    file is removed and `path` is left as it was.
-    """
-    data = text.encode("utf-8")
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o666 & ~_UMASK  # what open() would have given; mkstemp's 0600 would surprise people
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    # The rename itself is durable only once the directory entry is on disk (POSIX only).
-    if os.name == "posix":
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
 def _clock(seconds: float, separator: str) -> str:
@@ -241,6 +196,8 @@ def _render_rttm(transcript: Transcript, turns: Sequence[Turn], stem: str) -> st
     return format_rttm(turns, stem)
 
 
+_UNWRITABLE = "Choose an output folder you can write to (-o DIR), or free space on that disk."
+
 _Renderer = Callable[[Transcript, Sequence[Turn], str], str]
 
 # Format name -> (file suffix, renderer). RTTM comes from the turns, not from the words.
@@ -282,11 +239,15 @@ def write_outputs(
             hint="Give a name without slashes, such as the audio file's stem (meeting for meeting.wav).",
         )
     directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EnvsolveError("output-unwritable", f"Cannot create the output folder {directory}: "
+                            f"{error.strerror or error}.", hint=_UNWRITABLE) from None
     rendered = {name: FORMATS[name][1](transcript, turns, stem) for name in wanted}
     written: dict[str, Path] = {}
     for name, text in rendered.items():
         path = directory / f"{stem}{FORMATS[name][0]}"
-        atomic_write_text(path, text)
+        atomic.write_text(path, text, hint=_UNWRITABLE)
         written[name] = path
     return written

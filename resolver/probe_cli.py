@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from envsolve.errors import EnvsolveError
+from envsolve import atomic
 
-__all__ = ["add_parser", "cmd_probe", "render_probe", "write_atomic"]
+__all__ = ["add_parser", "cmd_probe", "render_probe"]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,28 +33,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     result = probe()
     text = json.dumps(host_to_json(result.host), indent=2) + "\n" if args.json else render_probe(result) + "\n"
     if args.output:
-        write_atomic(Path(args.output), text)
+        atomic.write_text(args.output, text, hint="Choose a writable --output location.")
     else:
         print(text, end="")
     return 0
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise EnvsolveError("output-unwritable", f"Cannot write into {directory}: {e.strerror or e}.",
-                            hint="Choose a writable --output location.") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise EnvsolveError("output-unwritable", f"Cannot write {path}: {e.strerror or e}.",
-                            hint="Choose a writable --output location.") from None
 
 
 def _table(rows: Iterable[Iterable[str]]) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from envsolve.errors import EnvsolveError
 from envsolve.pipeline import outputs
 from envsolve.pipeline.model import Segment, Transcript, Turn, Word, transcript_from_json
 from envsolve.pipeline.outputs import (
-    atomic_write_text,
     build_cues,
     render_json,
     render_srt,
@@ -227,43 +225,9 @@ def test_a_failing_renderer_writes_nothing(tmp_path: Path, monkeypatch: pytest.M
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("failing", ["replace", "fsync"])
-def test_failed_write_keeps_old_file_and_leaves_no_temp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
-) -> None:
-    target = tmp_path / "meeting.srt"
-    target.write_text("old subtitles\n", encoding="utf-8")
-
-    def fail(*args: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(outputs.os, failing, fail)
-    with pytest.raises(OSError, match="No space"):
-        atomic_write_text(target, "new subtitles, much longer than the old ones\n" * 1000)
-    monkeypatch.undo()
-    assert target.read_text(encoding="utf-8") == "old subtitles\n"
-    assert os.listdir(tmp_path) == ["meeting.srt"]
-
-
-def test_interrupt_mid_write_leaves_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # KeyboardInterrupt is not an Exception: the cleanup must still run.
-    def interrupted(*args: object) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(outputs.os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write_text(tmp_path / "a.txt", "text")
-    assert os.listdir(tmp_path) == []
-
-
-def test_rewrite_keeps_mode_and_new_files_follow_umask(tmp_path: Path) -> None:
-    kept = tmp_path / "kept.txt"
-    kept.write_text("x")
-    kept.chmod(0o640)
-    atomic_write_text(kept, "y")
-    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "y"
-    fresh = tmp_path / "fresh.txt"
-    atomic_write_text(fresh, "z")
-    plain = tmp_path / "plain.txt"
-    plain.write_text("z")  # what a non-atomic open() would have produced
-    assert stat.S_IMODE(fresh.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+def test_an_unwritable_output_folder_is_a_user_error(tmp_path: Path) -> None:
+    # A file where the folder should be: an EnvsolveError the runner records, not an "internal error".
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(EnvsolveError) as caught:
+        write_outputs(*sample(), tmp_path / "taken", "meeting", ["txt"])
+    assert caught.value.reference == "output-unwritable" and "-o DIR" in (caught.value.hint or "")
