@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from envsolve.errors import EnvsolveError
+from envsolve.typedjson import Reader
 
 __all__ = [
     "SCHEMA",
@@ -25,7 +26,6 @@ __all__ = [
     "transcript_from_json",
     "transcript_to_dict",
     "transcript_to_json",
-    "turn_from_dict",
     "turn_to_dict",
 ]
 
@@ -146,70 +146,25 @@ def transcript_to_json(transcript: Transcript) -> str:
     return json.dumps(transcript_to_dict(transcript), ensure_ascii=False, indent=2) + "\n"
 
 
-class _Reader:
-    """Typed access to untrusted JSON, failing with the path of the bad field."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, expected: str, got: object) -> EnvsolveError:
-        return EnvsolveError(
-            "transcript-json-invalid",
-            f"{self.source}: field {where} should be {expected}, found {got!r}.",
-            hint="Regenerate the file with `envsolve run`, or fix that field by hand.",
-        )
-
-    def mapping(self, value: object, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, "an object", value)
-        return value
-
-    def items(self, value: object, where: str) -> Sequence[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, "a list", value)
-        return value
-
-    def number(self, data: Mapping[str, Any], key: str, where: str) -> float:
-        value = data.get(key)
-        # bool is an int subclass; `true` as a time is a bug in whatever wrote the file.
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(f"{where}.{key}", "a finite number", value)
-        return float(value)
-
-    def optional_number(self, data: Mapping[str, Any], key: str, where: str) -> float | None:
-        return None if data.get(key) is None else self.number(data, key, where)
-
-    def text(self, data: Mapping[str, Any], key: str, where: str) -> str:
-        value = data.get(key)
-        if not isinstance(value, str):
-            raise self.fail(f"{where}.{key}", "a string", value)
-        return value
-
-    def optional_text(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
-        return None if data.get(key) is None else self.text(data, key, where)
-
-    def span(self, where: str, build: Callable[..., _T], *args: Any) -> _T:
-        try:
-            return build(*args)
-        except ValueError as error:
-            raise self.fail(where, "a span with start <= end", str(error)) from None
+_HINT = "Regenerate the file with `envsolve run`, or fix that field by hand."
 
 
-def turn_from_dict(data: Mapping[str, Any], *, source: str = "<json>", where: str = "turn") -> Turn:
-    """Read one turn written by `turn_to_dict`."""
-    read = _Reader(source)
-    return read.span(
-        where,
-        Turn,
-        read.number(data, "start", where),
-        read.number(data, "end", where),
-        read.text(data, "speaker", where),
-    )
+def _reader(source: str) -> Reader:
+    return Reader(source, "transcript-json-invalid", _HINT)
 
 
-def _word_from_dict(read: _Reader, data: object, where: str) -> Word:
+def _build(read: Reader, where: str, build: Callable[..., _T], *args: Any) -> _T:
+    """`build(*args)`, with the dataclasses' span check (start <= end, finite) reported against `where`."""
+    try:
+        return build(*args)
+    except ValueError as error:
+        raise read.fail(where, "a span with start <= end", str(error)) from None
+
+
+def _word_from_dict(read: Reader, data: object, where: str) -> Word:
     data = read.mapping(data, where)
-    return read.span(
+    return _build(
+        read,
         where,
         Word,
         read.number(data, "start", where),
@@ -220,13 +175,14 @@ def _word_from_dict(read: _Reader, data: object, where: str) -> Word:
     )
 
 
-def _segment_from_dict(read: _Reader, data: object, where: str) -> Segment:
+def _segment_from_dict(read: Reader, data: object, where: str) -> Segment:
     data = read.mapping(data, where)
     words = tuple(
         _word_from_dict(read, item, f"{where}.words[{index}]")
-        for index, item in enumerate(read.items(data.get("words", []), f"{where}.words"))
+        for index, item in enumerate(read.listing(data.get("words", []), f"{where}.words"))
     )
-    return read.span(
+    return _build(
+        read,
         where,
         Segment,
         read.number(data, "start", where),
@@ -239,27 +195,27 @@ def _segment_from_dict(read: _Reader, data: object, where: str) -> Segment:
 
 def transcript_from_dict(data: Mapping[str, Any], *, source: str = "<json>") -> Transcript:
     """Read a transcript written by `transcript_to_dict`; a wrong shape raises `EnvsolveError`."""
-    read = _Reader(source)
-    data = read.mapping(data, "(top level)")
+    read = _reader(source)
+    data = read.mapping(data, "")
     if data.get("schema") != SCHEMA:
         raise read.fail("schema", repr(SCHEMA), data.get("schema"))
     segments = tuple(
         _segment_from_dict(read, item, f"segments[{index}]")
-        for index, item in enumerate(read.items(data.get("segments"), "segments"))
+        for index, item in enumerate(read.listing(data.get("segments"), "segments"))
     )
     versions = read.mapping(data.get("versions", {}), "versions")
     timings = read.mapping(data.get("timings", {}), "timings")
-    speakers = read.items(data.get("speakers", []), "speakers")
+    speakers = read.listing(data.get("speakers", []), "speakers")
     if not all(isinstance(value, str) for value in versions.values()):
         raise read.fail("versions", "an object of strings", versions)
     if not all(isinstance(s, str) for s in speakers):
         raise read.fail("speakers", "a list of strings", speakers)
     return Transcript(
         segments=segments,
-        language=read.optional_text(data, "language", "(top level)"),
-        language_probability=read.optional_number(data, "language_probability", "(top level)"),
-        duration=read.number(data, "duration", "(top level)"),
-        model=read.text(data, "model", "(top level)"),
+        language=read.optional_text(data, "language", ""),
+        language_probability=read.optional_number(data, "language_probability", ""),
+        duration=read.number(data, "duration", ""),
+        model=read.text(data, "model", ""),
         versions={str(k): str(v) for k, v in versions.items()},
         timings={str(k): read.number(timings, k, "timings") for k in timings},
         speakers=tuple(speakers),
