@@ -22,7 +22,6 @@ __all__ = ["add_parser", "cmd_run"]
 
 COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
                  "bfloat16", "float32")
-FORMAT_NAMES = ("all", "json", "txt", "srt", "vtt", "rttm", "tsv")
 SAMPLE_OUTPUT_DIR = "envsolve-sample"
 
 
@@ -36,11 +35,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _format_names() -> list[str]:
+    from envsolve.pipeline.outputs import format_names  # the one list of formats (outputs.FORMATS)
+
+    return format_names()
+
+
 def _formats(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in FORMAT_NAMES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(FORMAT_NAMES)} (comma-separated)")
+    choices = _format_names()
+    if not names or any(name not in choices for name in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(choices)} (comma-separated)")
     return names
 
 
@@ -92,7 +97,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     out = run.add_argument_group("output")
     out.add_argument("-o", "--output-dir", "--output_dir", dest="output_dir", type=Path, help="default: .")
     out.add_argument("-f", "--output-format", "--output_format", dest="output_format", type=_formats,
-                     default=["all"], metavar="FORMAT", help=f"{', '.join(FORMAT_NAMES)}, comma-separated ok")
+                     default=["all"], metavar="FORMAT", help=f"{', '.join(_format_names())}, comma-separated ok")
     out.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
     out.add_argument("--progress", default="auto", choices=("auto", "json", "none"),
                      help="auto: bar on a terminal, lines otherwise; json: JSON lines on stderr")

@@ -20,14 +20,19 @@ from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_dic
 from envsolve.pipeline.rttm import format_rttm
 
 __all__ = [
+    "ALL",
     "FORMATS",
     "Cue",
+    "Format",
     "build_cues",
+    "format_names",
+    "output_paths",
     "render_json",
     "render_srt",
     "render_tsv",
     "render_txt",
     "render_vtt",
+    "select_formats",
     "write_outputs",
 ]
 
@@ -192,23 +197,52 @@ def render_tsv(transcript: Transcript) -> str:
     return "".join(rows)
 
 
-def _render_rttm(transcript: Transcript, turns: Sequence[Turn], stem: str) -> str:
-    return format_rttm(turns, stem)
+@dataclass(frozen=True)
+class Format:
+    """One output format: the file suffix and the renderer (transcript, turns, file stem) -> text."""
 
+    suffix: str
+    render: Callable[[Transcript, Sequence[Turn], str], str]
+
+
+ALL = "all"  # the name that asks for every format
+
+# The one list of formats: the CLI's -f choices and help, the runner's checks and the files written
+# all come from here, so a format registered here is a format `envsolve run -f NAME` writes.
+# RTTM comes from the turns, not from the words.
+FORMATS: dict[str, Format] = {
+    "json": Format(".json", lambda transcript, turns, stem: render_json(transcript, turns)),
+    "txt": Format(".txt", lambda transcript, turns, stem: render_txt(transcript)),
+    "srt": Format(".srt", lambda transcript, turns, stem: render_srt(transcript)),
+    "vtt": Format(".vtt", lambda transcript, turns, stem: render_vtt(transcript)),
+    "tsv": Format(".tsv", lambda transcript, turns, stem: render_tsv(transcript)),
+    "rttm": Format(".rttm", lambda transcript, turns, stem: format_rttm(turns, stem)),
+}
 
 _UNWRITABLE = "Choose an output folder you can write to (-o DIR), or free space on that disk."
 
-_Renderer = Callable[[Transcript, Sequence[Turn], str], str]
 
-# Format name -> (file suffix, renderer). RTTM comes from the turns, not from the words.
-FORMATS: dict[str, tuple[str, _Renderer]] = {
-    "json": (".json", lambda transcript, turns, stem: render_json(transcript, turns)),
-    "txt": (".txt", lambda transcript, turns, stem: render_txt(transcript)),
-    "srt": (".srt", lambda transcript, turns, stem: render_srt(transcript)),
-    "vtt": (".vtt", lambda transcript, turns, stem: render_vtt(transcript)),
-    "tsv": (".tsv", lambda transcript, turns, stem: render_tsv(transcript)),
-    "rttm": (".rttm", _render_rttm),
-}
+def format_names() -> list[str]:
+    """What `-f` accepts: "all", then every format in FORMATS."""
+    return [ALL, *FORMATS]
+
+
+def select_formats(names: Iterable[str]) -> list[str]:
+    """The formats `names` asks for, each once, in order ("all" is every one); unknown names are an error."""
+    wanted = list(dict.fromkeys(names))
+    unknown = [name for name in wanted if name != ALL and name not in FORMATS]
+    if unknown:
+        raise EnvsolveError(
+            "output-format-unknown",
+            f"Unknown output format {', '.join(map(repr, unknown))}.",
+            hint=f"Choose from {', '.join(format_names())}.",
+        )
+    return list(FORMATS) if ALL in wanted else wanted
+
+
+def output_paths(out_dir: Path | str, stem: str, formats: Iterable[str]) -> dict[str, Path]:
+    """Where `write_outputs` puts each of `formats` (already selected) for `stem`."""
+    return {name: Path(out_dir) / f"{stem}{FORMATS[name].suffix}" for name in formats}
 
 
 def write_outputs(
@@ -216,22 +250,13 @@ def write_outputs(
     turns: Sequence[Turn],
     out_dir: Path | str,
     stem: str,
-    formats: Iterable[str] = ("all",),
+    formats: Iterable[str] = (ALL,),
 ) -> dict[str, Path]:
     """Write `stem.<suffix>` in `out_dir` for each format ("all" means every one); return the paths.
 
     Everything is rendered before the first file is written, so a rendering bug writes nothing.
     """
-    wanted = list(dict.fromkeys(formats))
-    if "all" in wanted:
-        wanted = list(FORMATS)
-    unknown = [name for name in wanted if name not in FORMATS]
-    if unknown:
-        raise EnvsolveError(
-            "output-format-unknown",
-            f"Unknown output format {', '.join(map(repr, unknown))}.",
-            hint=f"Choose from {', '.join(FORMATS)} or all.",
-        )
+    wanted = select_formats(formats)
     if not stem or stem in {".", ".."} or "/" in stem or os.sep in stem:
         raise EnvsolveError(
             "output-stem-invalid",
@@ -244,10 +269,8 @@ def write_outputs(
     except OSError as error:
         raise EnvsolveError("output-unwritable", f"Cannot create the output folder {directory}: "
                             f"{error.strerror or error}.", hint=_UNWRITABLE) from None
-    rendered = {name: FORMATS[name][1](transcript, turns, stem) for name in wanted}
-    written: dict[str, Path] = {}
+    rendered = {name: FORMATS[name].render(transcript, turns, stem) for name in wanted}
+    written = output_paths(directory, stem, wanted)
     for name, text in rendered.items():
-        path = directory / f"{stem}{FORMATS[name][0]}"
-        atomic.write_text(path, text, hint=_UNWRITABLE)
-        written[name] = path
+        atomic.write_text(written[name], text, hint=_UNWRITABLE)
     return written

@@ -31,7 +31,7 @@ from envsolve.errors import EnvsolveError
 from envsolve.pipeline.asr import AsrOptions, LoadedModel, load_model, transcribe
 from envsolve.pipeline.attribution import attribute, rename_speakers, rename_turns
 from envsolve.pipeline.model import Transcript, Turn
-from envsolve.pipeline.outputs import FORMATS, write_outputs
+from envsolve.pipeline.outputs import output_paths, select_formats, write_outputs
 from envsolve.pipeline.progress import Progress
 from envsolve.pipeline.rttm import read_rttm
 
@@ -187,14 +187,11 @@ class Runner:
         self._diarizer_checked = False
         self._pipeline: Any = None
         self._rttm_cache: dict[str, list[Turn]] | None = None
+        self._formats = select_formats(options.formats)  # refuses an unknown format before any work
         self._validate()
 
     def _validate(self) -> None:
         options = self.options
-        unknown = [name for name in options.formats if name != "all" and name not in FORMATS]
-        if unknown:
-            raise EnvsolveError("output-format-unknown", f"Unknown output format {', '.join(unknown)}.",
-                                hint=f"Choose from all, {', '.join(FORMATS)}.")
         if options.diarization_file is not None and not options.diarization_file.exists():
             raise EnvsolveError("rttm-not-found", f"Diarization file {options.diarization_file} does not exist.",
                                 hint="Give an RTTM file, or a folder holding STEM.rttm for each input.")
@@ -226,14 +223,11 @@ class Runner:
             self.progress.result(result.record())
             yield result
 
-    def _wanted(self) -> list[str]:
-        return list(FORMATS) if "all" in self.options.formats else list(dict.fromkeys(self.options.formats))
-
     def _process(self, path: Path, result: FileResult) -> None:
         from envsolve.pipeline.audio import decode
 
         options, progress, stem = self.options, self.progress, path.stem
-        targets = [options.output_dir / f"{stem}{FORMATS[name][0]}" for name in self._wanted()]
+        targets = output_paths(options.output_dir, stem, self._formats).values()
         if not options.overwrite and all(target.exists() for target in targets):
             result.status = "skipped"
             result.notes.append("outputs exist (use --overwrite to redo)")
@@ -274,7 +268,7 @@ class Runner:
         timings = {**{f"{k}_s": v for k, v in result.stages.items()}, "model_load_s": self.model_load_seconds}
         transcript = dataclasses.replace(transcript, timings=timings)
         with self._stage(result, path.name, "write"):
-            result.outputs = write_outputs(transcript, turns, options.output_dir, stem, self._wanted())
+            result.outputs = write_outputs(transcript, turns, options.output_dir, stem, self._formats)
 
     def _diarization(
         self, path: Path, samples: Any, sample_rate: int, result: FileResult, silent: bool

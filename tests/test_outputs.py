@@ -110,7 +110,7 @@ def test_tsv_golden() -> None:
 
 def test_rttm_comes_from_the_overlapping_turns_sorted() -> None:
     transcript, turns = sample()
-    assert outputs.FORMATS["rttm"][1](transcript, turns, "meeting") == (
+    assert outputs.FORMATS["rttm"].render(transcript, turns, "meeting") == (
         "SPEAKER meeting 1 0.300 1.600 <NA> <NA> Alice <NA> <NA>\n"
         "SPEAKER meeting 1 1.900 1.500 <NA> <NA> Bob <NA> <NA>\n"
         "SPEAKER meeting 1 3.800 8.800 <NA> <NA> Alice <NA> <NA>\n"
@@ -200,7 +200,7 @@ def test_write_outputs_writes_every_format_in_utf8(tmp_path: Path) -> None:
     for name, path in written.items():
         assert path == tmp_path / "new" / f"meeting.{name}"
         data = path.read_bytes()
-        assert data.decode("utf-8") == outputs.FORMATS[name][1](transcript, turns, "meeting")
+        assert data.decode("utf-8") == outputs.FORMATS[name].render(transcript, turns, "meeting")
         assert name == "rttm" or "Grüße".encode() in data
     assert sorted(os.listdir(tmp_path / "new")) == sorted(p.name for p in written.values())
 
@@ -219,7 +219,7 @@ def test_a_failing_renderer_writes_nothing(tmp_path: Path, monkeypatch: pytest.M
     def broken(transcript: Transcript, turns: object, stem: str) -> str:
         raise RuntimeError("renderer bug")
 
-    monkeypatch.setitem(outputs.FORMATS, "vtt", (".vtt", broken))
+    monkeypatch.setitem(outputs.FORMATS, "vtt", outputs.Format(".vtt", broken))
     with pytest.raises(RuntimeError):
         write_outputs(*sample(), tmp_path, "meeting", ["json", "vtt"])
     assert list(tmp_path.iterdir()) == []
