@@ -134,12 +134,12 @@ def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
         files = sample_files()
         inputs = (str(files.audio),)
         if not args.no_diarize and diarization is None:
-            from envsolve.pipeline.runner import load_diarizer
+            from envsolve.pipeline.runner import diarization_unavailable
 
             # The demo must work offline: pyannote runs on it only when told where a pipeline is.
             why: str | None = "no --diarization-model folder given and HF_TOKEN is not set"
             if args.diarization_model or os.environ.get("HF_TOKEN"):
-                why = load_diarizer()[1]
+                why = diarization_unavailable()
             if why:
                 diarization, sample_rttm = files.rttm, why
     language = None if args.language in (None, "", "auto") else args.language

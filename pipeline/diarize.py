@@ -299,7 +299,7 @@ class Diarizer:
             raise EnvsolveError(
                 "diarization-token-missing",
                 f"The diarization pipeline {model} is gated on the Hugging Face hub and no token was found.",
-                context="Looked at --hf-token, HF_TOKEN and the Hugging Face login.",
+                context="Looked at HF_TOKEN, the Hugging Face login and DiarizationOptions.token.",
                 hint=f"Accept the conditions at https://hf.co/{model}, create a read token at "
                 "https://hf.co/settings/tokens, then `export HF_TOKEN=hf_...` (or run `hf auth login`). "
                 f"Offline: {CLONE_HINT}",
