@@ -21,6 +21,9 @@ from envsolve.pipeline.rttm import format_rttm
 
 __all__ = [
     "ALL",
+    "CUE_MAX_CHARS",
+    "CUE_MAX_LINES",
+    "CUE_MAX_SECONDS",
     "FORMATS",
     "Cue",
     "Format",
@@ -118,10 +121,14 @@ def _timed_tokens(segment: Segment) -> list[tuple[float, float, str]]:
     return timed
 
 
-def build_cues(
-    transcript: Transcript, *, max_chars: int = 42, max_lines: int = 2, max_duration: float = 7.0
-) -> list[Cue]:
-    """Subtitle cues of at most `max_lines` lines of `max_chars` and `max_duration` seconds.
+# Subtitle limits: 42 characters a line, 2 lines, 7 seconds a cue (Netflix's English timed-text style guide).
+CUE_MAX_CHARS = 42
+CUE_MAX_LINES = 2
+CUE_MAX_SECONDS = 7.0
+
+
+def build_cues(transcript: Transcript) -> list[Cue]:
+    """Subtitle cues of at most CUE_MAX_LINES lines of CUE_MAX_CHARS characters and CUE_MAX_SECONDS seconds.
 
     A cue never spans two segments, so never a change of speaker (attribution splits segments
     there). A single word too long for the limits gets a cue of its own rather than being cut.
@@ -135,9 +142,9 @@ def build_cues(
         pending: list[tuple[float, float, str]] = []
         for token in _timed_tokens(segment):
             candidate = [*pending, token]
-            lines = _wrap(prefix + _join(candidate), max_chars)
-            fits = len(lines) <= max_lines and all(len(line) <= max_chars for line in lines)
-            if pending and not (fits and token[1] - pending[0][0] <= max_duration):
+            lines = _wrap(prefix + _join(candidate), CUE_MAX_CHARS)
+            fits = len(lines) <= CUE_MAX_LINES and all(len(line) <= CUE_MAX_CHARS for line in lines)
+            if pending and not (fits and token[1] - pending[0][0] <= CUE_MAX_SECONDS):
                 pieces.append((prefix, pending))
                 prefix, candidate = "", [token]
             pending = candidate
@@ -152,8 +159,8 @@ def build_cues(
                     start,
                     max(start, end),
                     segment.speaker,
-                    tuple(_wrap(piece_prefix + text, max_chars)),
-                    tuple(_wrap(text, max_chars)),
+                    tuple(_wrap(piece_prefix + text, CUE_MAX_CHARS)),
+                    tuple(_wrap(text, CUE_MAX_CHARS)),
                 )
             )
     return cues

@@ -186,9 +186,9 @@ def test_cues_respect_limits_and_never_mix_speakers(
     for cue in cues:
         assert any(s.start <= cue.start <= cue.end <= s.end and s.speaker == cue.speaker for s in segments)
         if len(" ".join(cue.voice_lines).split()) > 1:  # one word alone may break the limits
-            assert len(cue.lines) <= 2
-            assert all(len(line) <= 42 for line in cue.lines)
-            assert cue.end - cue.start <= 7.0
+            assert len(cue.lines) <= outputs.CUE_MAX_LINES == 2
+            assert all(len(line) <= outputs.CUE_MAX_CHARS == 42 for line in cue.lines)
+            assert cue.end - cue.start <= outputs.CUE_MAX_SECONDS == 7.0
     said = [token for cue in cues for token in " ".join(cue.voice_lines).split()]
     assert said == [w.text.strip() for s in segments for w in s.words]
 
