@@ -3,13 +3,18 @@
 Plain frozen dataclasses with no third-party imports, so the attribution and the writers can be
 imported and tested where torch and faster-whisper are absent. Times are seconds from the start
 of the audio, as floats, exactly as faster-whisper and pyannote report them.
+
+The JSON form is schema `envsolve.transcript/1` (docs/transcript-json.md). Its field names are
+WhisperX's (`segments[].words[].word`, `score`, `speaker`; `word_segments`), so scripts written
+for WhisperX's JSON read it unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,11 +31,11 @@ __all__ = [
     "transcript_from_json",
     "transcript_to_dict",
     "transcript_to_json",
-    "turn_to_dict",
 ]
 
 # Written into every JSON transcript so that a later reader can refuse a shape it does not know.
 SCHEMA = "envsolve.transcript/1"
+_SCHEMA_NAME = re.compile(r"envsolve\.transcript/(\d+)")
 
 _T = TypeVar("_T")
 
@@ -102,11 +107,12 @@ class Transcript:
 
 
 def _word_to_dict(word: Word) -> dict[str, Any]:
+    # `word` and `score` are WhisperX's names (faster-whisper's Word says word and probability).
     return {
+        "word": word.text,
         "start": word.start,
         "end": word.end,
-        "text": word.text,
-        "probability": word.probability,
+        "score": word.probability,
         "speaker": word.speaker,
     }
 
@@ -115,19 +121,23 @@ def _segment_to_dict(segment: Segment) -> dict[str, Any]:
     return {
         "start": segment.start,
         "end": segment.end,
-        "speaker": segment.speaker,
         "text": segment.text,
         "words": [_word_to_dict(word) for word in segment.words],
+        "speaker": segment.speaker,
     }
 
 
-def turn_to_dict(turn: Turn) -> dict[str, Any]:
-    """A turn as a JSON-ready dict."""
+def _turn_to_dict(turn: Turn) -> dict[str, Any]:
     return {"start": turn.start, "end": turn.end, "speaker": turn.speaker}
 
 
-def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
-    """The transcript as a JSON-ready dict; `transcript_from_dict` reads it back unchanged."""
+def transcript_to_dict(transcript: Transcript, turns: Iterable[Turn] = ()) -> dict[str, Any]:
+    """The transcript as a JSON-ready dict, with the (possibly overlapping) diarization `turns`.
+
+    `transcript_from_dict` reads the transcript back unchanged; `word_segments` (every word, in
+    order, as WhisperX lists them) and `diarization` are written for readers, not read back.
+    """
+    segments = [_segment_to_dict(segment) for segment in transcript.segments]
     return {
         "schema": SCHEMA,
         "language": transcript.language,
@@ -137,13 +147,15 @@ def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
         "versions": dict(sorted(transcript.versions.items())),
         "timings": dict(transcript.timings),
         "speakers": list(transcript.speakers),
-        "segments": [_segment_to_dict(segment) for segment in transcript.segments],
+        "segments": segments,
+        "word_segments": [dict(word) for segment in segments for word in segment["words"]],
+        "diarization": [_turn_to_dict(t) for t in sorted(turns, key=lambda t: (t.start, t.end, t.speaker))],
     }
 
 
-def transcript_to_json(transcript: Transcript) -> str:
-    """The transcript as indented UTF-8 JSON text (non-ASCII kept as is)."""
-    return json.dumps(transcript_to_dict(transcript), ensure_ascii=False, indent=2) + "\n"
+def transcript_to_json(transcript: Transcript, turns: Iterable[Turn] = ()) -> str:
+    """`transcript_to_dict` as indented UTF-8 JSON text (non-ASCII kept as is)."""
+    return json.dumps(transcript_to_dict(transcript, turns), ensure_ascii=False, indent=2) + "\n"
 
 
 _HINT = "Regenerate the file with `envsolve run`, or fix that field by hand."
@@ -169,8 +181,8 @@ def _word_from_dict(read: Reader, data: object, where: str) -> Word:
         Word,
         read.number(data, "start", where),
         read.number(data, "end", where),
-        read.text(data, "text", where),
-        read.optional_number(data, "probability", where),
+        read.text(data, "word", where),
+        read.optional_number(data, "score", where),
         read.optional_text(data, "speaker", where),
     )
 
@@ -194,11 +206,14 @@ def _segment_from_dict(read: Reader, data: object, where: str) -> Segment:
 
 
 def transcript_from_dict(data: Mapping[str, Any], *, source: str = "<json>") -> Transcript:
-    """Read a transcript written by `transcript_to_dict`; a wrong shape raises `EnvsolveError`."""
+    """Read a transcript written by `transcript_to_dict`; a wrong shape raises `EnvsolveError`.
+
+    Fields this version does not know are ignored (they may be added within a schema version);
+    another schema version is refused, since its fields may mean something else.
+    """
     read = _reader(source)
     data = read.mapping(data, "")
-    if data.get("schema") != SCHEMA:
-        raise read.fail("schema", repr(SCHEMA), data.get("schema"))
+    _check_schema(read, data.get("schema"))
     segments = tuple(
         _segment_from_dict(read, item, f"segments[{index}]")
         for index, item in enumerate(read.listing(data.get("segments"), "segments"))
@@ -220,6 +235,19 @@ def transcript_from_dict(data: Mapping[str, Any], *, source: str = "<json>") -> 
         timings={str(k): read.number(timings, k, "timings") for k in timings},
         speakers=tuple(speakers),
     )
+
+
+def _check_schema(read: Reader, schema: object) -> None:
+    if schema == SCHEMA:
+        return
+    if isinstance(schema, str) and _SCHEMA_NAME.fullmatch(schema):
+        raise EnvsolveError(
+            "transcript-schema-unsupported",
+            f"{read.source} is written in schema {schema}; this envsolve reads {SCHEMA} only.",
+            hint="Read it with the envsolve that wrote it (or a newer one: `pip install -U envsolve`), or "
+            "regenerate it from the audio with this one's `envsolve run`.",
+        )
+    raise read.fail("schema", f'"{SCHEMA}"', schema)
 
 
 def transcript_from_json(text: str, *, source: str = "<json>") -> Transcript:

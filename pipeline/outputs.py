@@ -8,7 +8,6 @@ which is what lets a batch resume by trusting every file that exists.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from envsolve import atomic
 from envsolve.errors import EnvsolveError
-from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_dict, turn_to_dict
+from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_json
 from envsolve.pipeline.rttm import format_rttm
 
 __all__ = [
@@ -55,10 +54,8 @@ def _clock_tenths(seconds: float) -> str:
 
 
 def render_json(transcript: Transcript, turns: Sequence[Turn] = ()) -> str:
-    """The transcript as JSON, with the (possibly overlapping) diarization turns under `diarization`."""
-    data = transcript_to_dict(transcript)
-    data["diarization"] = [turn_to_dict(turn) for turn in turns]
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    """The transcript JSON (`envsolve.transcript/1`, docs/transcript-json.md) with the diarization turns."""
+    return transcript_to_json(transcript, turns)
 
 
 def render_txt(transcript: Transcript) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,29 +119,85 @@ def test_rttm_comes_from_the_overlapping_turns_sorted() -> None:
     )
 
 
-def test_json_carries_everything_and_reads_back() -> None:
+# The golden transcript JSON; after a deliberate change of the schema (and docs/transcript-json.md), regenerate
+# it with: cd tests && python -c "import test_outputs as t; t.GOLDEN_JSON.write_text(t.render_json(*t.sample()))"
+GOLDEN_JSON = Path(__file__).parent / "data" / "transcript-sample.json"
+
+
+def test_json_golden() -> None:
+    text = render_json(*sample())
+    assert "Grüße" in text and "\\u" not in text  # UTF-8 as is, not escaped
+    assert text == GOLDEN_JSON.read_text(encoding="utf-8")
+
+
+def test_json_reads_back_to_the_same_transcript_and_text() -> None:
     transcript, turns = sample()
     text = render_json(transcript, turns)
-    data = json.loads(text)
-    assert "Grüße" in text and "\\u" not in text  # UTF-8 as is, not escaped
-    assert data["language"] == "de" and data["language_probability"] == 0.93
-    assert data["versions"] == {"envsolve": "0.1.0", "faster-whisper": "1.2.1"}
-    assert data["timings"] == {"asr": 1.5, "diarize": 2.25}
-    assert data["segments"][1]["words"][0] == {
-        "start": 2.0,
-        "end": 2.4,
-        "text": " 東京",
-        "probability": 0.7,
-        "speaker": "Bob",
-    }
-    assert len(data["diarization"]) == 4
-    assert transcript_from_json(text) == transcript
+    again = transcript_from_json(text)
+    assert again == transcript
+    assert render_json(again, turns) == text
+
+
+def test_a_whisperx_script_reads_our_json_unchanged() -> None:
+    """What scripts written for WhisperX's JSON (whisperx/alignment.py's result after assign_word_speakers, written
+    by utils.WriteJSON) do with it: segments with start/end/text/speaker, words with word/start/end/score/speaker,
+    every word again under word_segments, and the language."""
+    result = json.loads(render_json(*sample()))
+    seg = result["segments"][1]
+    assert (seg["start"], seg["end"], seg["text"], seg["speaker"]) == (2.0, 3.3, "東京 is <great>", "Bob")
+    assert seg["words"][0]["word"] == " 東京" and seg["words"][0]["score"] == 0.7
+    assert seg["words"][0]["speaker"] == "Bob" and (seg["words"][0]["start"], seg["words"][0]["end"]) == (2.0, 2.4)
+    assert [w["word"].strip() for w in result["word_segments"]] == ["Grüße", "aus Köln!", "東京", "is <great>"]
+    assert result["word_segments"] == [w for s in result["segments"] for w in s["words"]]
+    assert result["language"] == "de"
+    lines = [f"[{s['speaker']}] {s['text'].strip()}" for s in result["segments"] if s.get("speaker")]
+    assert lines[0] == "[Alice] Grüße aus Köln!"
+    # Our extra fields sit beside WhisperX's, so a WhisperX reader never trips on them.
+    assert {"schema", "duration", "model", "versions", "timings", "speakers", "diarization"} <= set(result)
+    assert result["diarization"][0] == {"start": 0.3, "end": 1.9, "speaker": "Alice"}  # sorted by start
+
+
+times = st.integers(0, 10_000).map(lambda centis: centis / 100)
+words = st.builds(
+    lambda start, length, text, score, speaker: Word(start, start + length, text, score, speaker),
+    times, times, st.text(max_size=8), st.none() | st.floats(0, 1), st.sampled_from([None, "A", "B"]),
+)
+
+
+@given(st.lists(st.tuples(times, times, st.text(max_size=20), st.lists(words, max_size=4),
+                          st.sampled_from([None, "A"])), max_size=5),
+       st.none() | st.sampled_from(["en", "de"]), st.dictionaries(st.text(max_size=5), times, max_size=3))
+def test_json_round_trip(
+    drawn: list[tuple[float, float, str, list[Word], str | None]], language: str | None, timings: dict[str, float]
+) -> None:
+    segments = tuple(Segment(start, start + length, text, tuple(ws), who) for start, length, text, ws, who in drawn)
+    transcript = Transcript(segments, language=language, duration=123.0, model="m", versions={"envsolve": "0"},
+                            timings=timings, speakers=("A",))
+    assert transcript_from_json(render_json(transcript)) == transcript
+
+
+def test_unknown_fields_are_ignored_and_other_schema_versions_refused() -> None:
+    data = json.loads(render_json(*sample()))
+    data["added_later"] = {"anything": 1}
+    data["segments"][0]["words"][0]["chars"] = []
+    assert transcript_from_json(json.dumps(data)) == sample()[0]
+    data["schema"] = "envsolve.transcript/2"
+    with pytest.raises(EnvsolveError) as caught:
+        transcript_from_json(json.dumps(data), source="new.json")
+    assert caught.value.reference == "transcript-schema-unsupported"
+    assert caught.value.message == (
+        "new.json is written in schema envsolve.transcript/2; this envsolve reads envsolve.transcript/1 only."
+    )
+    assert "pip install -U envsolve" in (caught.value.hint or "")
 
 
 @pytest.mark.parametrize(
     ("edit", "field"),
     [
         (lambda d: d.update(schema="other/9"), "schema"),
+        (lambda d: d.pop("schema"), "schema"),
+        (lambda d: d["segments"][0]["words"][0].pop("word"), "segments[0].words[0].word"),
+        (lambda d: d["segments"][0]["words"][0].update(score=True), "segments[0].words[0].score"),
         (lambda d: d["segments"][0].update(start="soon"), "segments[0].start"),
         (lambda d: d["segments"][1]["words"][0].update(end=1.0), "segments[1].words[0]"),
         (lambda d: d.update(segments={}), "segments"),
@@ -231,3 +288,21 @@ def test_an_unwritable_output_folder_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(EnvsolveError) as caught:
         write_outputs(*sample(), tmp_path / "taken", "meeting", ["txt"])
     assert caught.value.reference == "output-unwritable" and "-o DIR" in (caught.value.hint or "")
+
+
+def _documented_fields() -> set[str]:
+    # The first cell of each table row: `name`, `name[]`, or siblings such as `segments[].start`, `.end`.
+    text = (Path(__file__).parent.parent / "docs" / "transcript-json.md").read_text(encoding="utf-8")
+    fields: set[str] = set()
+    for cell in re.findall(r"^\| (`[^|]+`) \|", text, re.M):
+        names = re.findall(r"`([^`]+)`", cell)
+        parent = names[0].rpartition(".")[0]
+        fields |= {(parent + name if name.startswith(".") else name).removesuffix("[]") for name in names}
+    return fields
+
+
+def test_every_json_field_is_documented() -> None:
+    data = json.loads(render_json(*sample()))
+    written = set(data) | {f"segments[].{key}" for key in data["segments"][0]}
+    written |= {f"words[].{key}" for key in data["segments"][0]["words"][0]}
+    assert sorted(written - _documented_fields()) == [], "add these fields to docs/transcript-json.md"
