@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envsolve.errors import EnvsolveError
+from envsolve.pipeline.device import pick_device
 from envsolve.pipeline.model import Segment, Transcript, Word
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ __all__ = [
     "default_compute_type",
     "default_model_path",
     "load_model",
-    "pick_device",
     "transcribe",
 ]
 
@@ -161,17 +161,6 @@ def _resolve_model(spec: str | None) -> tuple[Path, str]:
     return path, spec
 
 
-def pick_device(device: str) -> str:
-    """'auto' becomes cuda when CTranslate2 sees a GPU, else cpu."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise EnvsolveError("device-unknown", f"Unknown device {device!r}.", hint="Use auto, cpu or cuda.")
-    if device != "auto":
-        return device
-    import ctranslate2
-
-    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-
-
 def default_compute_type(device: str) -> str:
     """The plan's default (resolver.plan.default_compute_type), asked of the CTranslate2 at hand:
     float16 where the GPU has tensor cores (cc >= 7.0), int8_float32 on 6.1, float32 below; int8 on CPU."""
@@ -210,7 +199,7 @@ def _library_error(error: Exception, device: str) -> EnvsolveError | None:
 def load_model(options: AsrOptions) -> LoadedModel:
     """Check and load the model once; every problem a user can fix is an EnvsolveError."""
     path, name = _resolve_model(options.model)
-    device = pick_device(options.device)
+    device = pick_device(options.device, "ctranslate2")
     compute_type = options.compute_type or default_compute_type(device)
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import InvalidVersion, Version
 
 from envsolve.errors import EnvsolveError
+from envsolve.pipeline.device import pick_device
 from envsolve.pipeline.model import Turn
 
 if TYPE_CHECKING:
@@ -229,23 +230,6 @@ def _hub_offline() -> Iterator[None]:
             constants.HF_HUB_OFFLINE = saved_constant
 
 
-def _pick_device(wanted: str) -> str:
-    import torch
-
-    if wanted == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise EnvsolveError(
-            "diarization-no-cuda",
-            "Diarization was asked to run on CUDA, but torch sees no CUDA device.",
-            context=f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'none'}).",
-            hint="Use --device cpu, or run `envsolve doctor` to see why torch cannot reach the GPU.",
-        )
-    if wanted not in ("cpu", "cuda") and not wanted.startswith("cuda:"):
-        raise EnvsolveError("diarization-device", f"Unknown device {wanted!r}.", hint="Use auto, cpu or cuda.")
-    return wanted
-
-
 def _check_counts(options: DiarizationOptions) -> None:
     num, low, high = options.num_speakers, options.min_speakers, options.max_speakers
     for what, value in (("speakers", num), ("min-speakers", low), ("max-speakers", high)):
@@ -315,12 +299,12 @@ class Diarizer:
             raise EnvsolveError(
                 "diarization-token-missing",
                 f"The diarization pipeline {model} is gated on the Hugging Face hub and no token was found.",
-                context="Looked at --hf-token, HF_TOKEN and the Hugging Face login.",
+                context="Looked at HF_TOKEN, the Hugging Face login and DiarizationOptions.token.",
                 hint=f"Accept the conditions at https://hf.co/{model}, create a read token at "
                 "https://hf.co/settings/tokens, then `export HF_TOKEN=hf_...` (or run `hf auth login`). "
                 f"Offline: {CLONE_HINT}",
             )
-        self.device = _pick_device(options.device)
+        self.device = pick_device(options.device, "torch")
         self.pipeline_name = f"{folder or model} (pyannote.audio {self.profile.version})"
         self._pipeline = self._load(str(folder) if folder is not None else model, folder is not None, token)
 

@@ -3,17 +3,23 @@
 Plain frozen dataclasses with no third-party imports, so the attribution and the writers can be
 imported and tested where torch and faster-whisper are absent. Times are seconds from the start
 of the audio, as floats, exactly as faster-whisper and pyannote report them.
+
+The JSON form is schema `envsolve.transcript/1` (docs/transcript-json.md). Its field names are
+WhisperX's (`segments[].words[].word`, `score`, `speaker`; `word_segments`), so scripts written
+for WhisperX's JSON read it unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from envsolve.errors import EnvsolveError
+from envsolve.typedjson import Reader
 
 __all__ = [
     "SCHEMA",
@@ -25,12 +31,11 @@ __all__ = [
     "transcript_from_json",
     "transcript_to_dict",
     "transcript_to_json",
-    "turn_from_dict",
-    "turn_to_dict",
 ]
 
 # Written into every JSON transcript so that a later reader can refuse a shape it does not know.
 SCHEMA = "envsolve.transcript/1"
+_SCHEMA_NAME = re.compile(r"envsolve\.transcript/(\d+)")
 
 _T = TypeVar("_T")
 
@@ -102,11 +107,12 @@ class Transcript:
 
 
 def _word_to_dict(word: Word) -> dict[str, Any]:
+    # `word` and `score` are WhisperX's names (faster-whisper's Word says word and probability).
     return {
+        "word": word.text,
         "start": word.start,
         "end": word.end,
-        "text": word.text,
-        "probability": word.probability,
+        "score": word.probability,
         "speaker": word.speaker,
     }
 
@@ -115,19 +121,23 @@ def _segment_to_dict(segment: Segment) -> dict[str, Any]:
     return {
         "start": segment.start,
         "end": segment.end,
-        "speaker": segment.speaker,
         "text": segment.text,
         "words": [_word_to_dict(word) for word in segment.words],
+        "speaker": segment.speaker,
     }
 
 
-def turn_to_dict(turn: Turn) -> dict[str, Any]:
-    """A turn as a JSON-ready dict."""
+def _turn_to_dict(turn: Turn) -> dict[str, Any]:
     return {"start": turn.start, "end": turn.end, "speaker": turn.speaker}
 
 
-def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
-    """The transcript as a JSON-ready dict; `transcript_from_dict` reads it back unchanged."""
+def transcript_to_dict(transcript: Transcript, turns: Iterable[Turn] = ()) -> dict[str, Any]:
+    """The transcript as a JSON-ready dict, with the (possibly overlapping) diarization `turns`.
+
+    `transcript_from_dict` reads the transcript back unchanged; `word_segments` (every word, in
+    order, as WhisperX lists them) and `diarization` are written for readers, not read back.
+    """
+    segments = [_segment_to_dict(segment) for segment in transcript.segments]
     return {
         "schema": SCHEMA,
         "language": transcript.language,
@@ -137,96 +147,54 @@ def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
         "versions": dict(sorted(transcript.versions.items())),
         "timings": dict(transcript.timings),
         "speakers": list(transcript.speakers),
-        "segments": [_segment_to_dict(segment) for segment in transcript.segments],
+        "segments": segments,
+        "word_segments": [dict(word) for segment in segments for word in segment["words"]],
+        "diarization": [_turn_to_dict(t) for t in sorted(turns, key=lambda t: (t.start, t.end, t.speaker))],
     }
 
 
-def transcript_to_json(transcript: Transcript) -> str:
-    """The transcript as indented UTF-8 JSON text (non-ASCII kept as is)."""
-    return json.dumps(transcript_to_dict(transcript), ensure_ascii=False, indent=2) + "\n"
+def transcript_to_json(transcript: Transcript, turns: Iterable[Turn] = ()) -> str:
+    """`transcript_to_dict` as indented UTF-8 JSON text (non-ASCII kept as is)."""
+    return json.dumps(transcript_to_dict(transcript, turns), ensure_ascii=False, indent=2) + "\n"
 
 
-class _Reader:
-    """Typed access to untrusted JSON, failing with the path of the bad field."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, expected: str, got: object) -> EnvsolveError:
-        return EnvsolveError(
-            "transcript-json-invalid",
-            f"{self.source}: field {where} should be {expected}, found {got!r}.",
-            hint="Regenerate the file with `envsolve run`, or fix that field by hand.",
-        )
-
-    def mapping(self, value: object, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, "an object", value)
-        return value
-
-    def items(self, value: object, where: str) -> Sequence[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, "a list", value)
-        return value
-
-    def number(self, data: Mapping[str, Any], key: str, where: str) -> float:
-        value = data.get(key)
-        # bool is an int subclass; `true` as a time is a bug in whatever wrote the file.
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(f"{where}.{key}", "a finite number", value)
-        return float(value)
-
-    def optional_number(self, data: Mapping[str, Any], key: str, where: str) -> float | None:
-        return None if data.get(key) is None else self.number(data, key, where)
-
-    def text(self, data: Mapping[str, Any], key: str, where: str) -> str:
-        value = data.get(key)
-        if not isinstance(value, str):
-            raise self.fail(f"{where}.{key}", "a string", value)
-        return value
-
-    def optional_text(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
-        return None if data.get(key) is None else self.text(data, key, where)
-
-    def span(self, where: str, build: Callable[..., _T], *args: Any) -> _T:
-        try:
-            return build(*args)
-        except ValueError as error:
-            raise self.fail(where, "a span with start <= end", str(error)) from None
+_HINT = "Regenerate the file with `envsolve run`, or fix that field by hand."
 
 
-def turn_from_dict(data: Mapping[str, Any], *, source: str = "<json>", where: str = "turn") -> Turn:
-    """Read one turn written by `turn_to_dict`."""
-    read = _Reader(source)
-    return read.span(
-        where,
-        Turn,
-        read.number(data, "start", where),
-        read.number(data, "end", where),
-        read.text(data, "speaker", where),
-    )
+def _reader(source: str) -> Reader:
+    return Reader(source, "transcript-json-invalid", _HINT)
 
 
-def _word_from_dict(read: _Reader, data: object, where: str) -> Word:
+def _build(read: Reader, where: str, build: Callable[..., _T], *args: Any) -> _T:
+    """`build(*args)`, with the dataclasses' span check (start <= end, finite) reported against `where`."""
+    try:
+        return build(*args)
+    except ValueError as error:
+        raise read.fail(where, "a span with start <= end", str(error)) from None
+
+
+def _word_from_dict(read: Reader, data: object, where: str) -> Word:
     data = read.mapping(data, where)
-    return read.span(
+    return _build(
+        read,
         where,
         Word,
         read.number(data, "start", where),
         read.number(data, "end", where),
-        read.text(data, "text", where),
-        read.optional_number(data, "probability", where),
+        read.text(data, "word", where),
+        read.optional_number(data, "score", where),
         read.optional_text(data, "speaker", where),
     )
 
 
-def _segment_from_dict(read: _Reader, data: object, where: str) -> Segment:
+def _segment_from_dict(read: Reader, data: object, where: str) -> Segment:
     data = read.mapping(data, where)
     words = tuple(
         _word_from_dict(read, item, f"{where}.words[{index}]")
-        for index, item in enumerate(read.items(data.get("words", []), f"{where}.words"))
+        for index, item in enumerate(read.listing(data.get("words", []), f"{where}.words"))
     )
-    return read.span(
+    return _build(
+        read,
         where,
         Segment,
         read.number(data, "start", where),
@@ -238,32 +206,48 @@ def _segment_from_dict(read: _Reader, data: object, where: str) -> Segment:
 
 
 def transcript_from_dict(data: Mapping[str, Any], *, source: str = "<json>") -> Transcript:
-    """Read a transcript written by `transcript_to_dict`; a wrong shape raises `EnvsolveError`."""
-    read = _Reader(source)
-    data = read.mapping(data, "(top level)")
-    if data.get("schema") != SCHEMA:
-        raise read.fail("schema", repr(SCHEMA), data.get("schema"))
+    """Read a transcript written by `transcript_to_dict`; a wrong shape raises `EnvsolveError`.
+
+    Fields this version does not know are ignored (they may be added within a schema version);
+    another schema version is refused, since its fields may mean something else.
+    """
+    read = _reader(source)
+    data = read.mapping(data, "")
+    _check_schema(read, data.get("schema"))
     segments = tuple(
         _segment_from_dict(read, item, f"segments[{index}]")
-        for index, item in enumerate(read.items(data.get("segments"), "segments"))
+        for index, item in enumerate(read.listing(data.get("segments"), "segments"))
     )
     versions = read.mapping(data.get("versions", {}), "versions")
     timings = read.mapping(data.get("timings", {}), "timings")
-    speakers = read.items(data.get("speakers", []), "speakers")
+    speakers = read.listing(data.get("speakers", []), "speakers")
     if not all(isinstance(value, str) for value in versions.values()):
         raise read.fail("versions", "an object of strings", versions)
     if not all(isinstance(s, str) for s in speakers):
         raise read.fail("speakers", "a list of strings", speakers)
     return Transcript(
         segments=segments,
-        language=read.optional_text(data, "language", "(top level)"),
-        language_probability=read.optional_number(data, "language_probability", "(top level)"),
-        duration=read.number(data, "duration", "(top level)"),
-        model=read.text(data, "model", "(top level)"),
+        language=read.optional_text(data, "language", ""),
+        language_probability=read.optional_number(data, "language_probability", ""),
+        duration=read.number(data, "duration", ""),
+        model=read.text(data, "model", ""),
         versions={str(k): str(v) for k, v in versions.items()},
         timings={str(k): read.number(timings, k, "timings") for k in timings},
         speakers=tuple(speakers),
     )
+
+
+def _check_schema(read: Reader, schema: object) -> None:
+    if schema == SCHEMA:
+        return
+    if isinstance(schema, str) and _SCHEMA_NAME.fullmatch(schema):
+        raise EnvsolveError(
+            "transcript-schema-unsupported",
+            f"{read.source} is written in schema {schema}; this envsolve reads {SCHEMA} only.",
+            hint="Read it with the envsolve that wrote it (or a newer one: `pip install -U envsolve`), or "
+            "regenerate it from the audio with this one's `envsolve run`.",
+        )
+    raise read.fail("schema", f'"{SCHEMA}"', schema)
 
 
 def transcript_from_json(text: str, *, source: str = "<json>") -> Transcript:

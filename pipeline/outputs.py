@@ -1,80 +1,42 @@
 """Writers for the pipeline's results: JSON, TXT, SRT, VTT, RTTM and TSV, all UTF-8, all atomic.
 
 Every renderer is a pure function from a transcript to text, so the formats are tested as
-golden strings; only `atomic_write_text` touches the disk. A crash or a full disk while writing
-leaves the previous file (or none) in place, never half of a new one, which is what lets a batch
-resume by trusting every file that exists.
+golden strings; only `write_outputs` touches the disk, through `envsolve.atomic`. A crash or a
+full disk while writing leaves the previous file (or none) in place, never half of a new one,
+which is what lets a batch resume by trusting every file that exists.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from envsolve import atomic
 from envsolve.errors import EnvsolveError
-from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_dict, turn_to_dict
+from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_json
 from envsolve.pipeline.rttm import format_rttm
 
 __all__ = [
+    "ALL",
+    "CUE_MAX_CHARS",
+    "CUE_MAX_LINES",
+    "CUE_MAX_SECONDS",
     "FORMATS",
     "Cue",
-    "atomic_write_text",
+    "Format",
     "build_cues",
+    "format_names",
+    "output_paths",
     "render_json",
     "render_srt",
     "render_tsv",
     "render_txt",
     "render_vtt",
+    "select_formats",
     "write_outputs",
 ]
-
-
-def _current_umask() -> int:
-    # os.umask can only be read by setting it; done once at import, before any worker threads.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` as UTF-8 to `path` so that readers see the old file or the new one, never a mix.
-
-    The bytes go to a temporary file in the same directory (so the rename cannot cross file
-    systems), are fsynced, and replace `path` in one `os.replace`. On any error the temporary
-    file is removed and `path` is left as it was.
-    """
-    data = text.encode("utf-8")
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o666 & ~_UMASK  # what open() would have given; mkstemp's 0600 would surprise people
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    # The rename itself is durable only once the directory entry is on disk (POSIX only).
-    if os.name == "posix":
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
 def _clock(seconds: float, separator: str) -> str:
@@ -92,10 +54,8 @@ def _clock_tenths(seconds: float) -> str:
 
 
 def render_json(transcript: Transcript, turns: Sequence[Turn] = ()) -> str:
-    """The transcript as JSON, with the (possibly overlapping) diarization turns under `diarization`."""
-    data = transcript_to_dict(transcript)
-    data["diarization"] = [turn_to_dict(turn) for turn in turns]
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    """The transcript JSON (`envsolve.transcript/1`, docs/transcript-json.md) with the diarization turns."""
+    return transcript_to_json(transcript, turns)
 
 
 def render_txt(transcript: Transcript) -> str:
@@ -158,10 +118,14 @@ def _timed_tokens(segment: Segment) -> list[tuple[float, float, str]]:
     return timed
 
 
-def build_cues(
-    transcript: Transcript, *, max_chars: int = 42, max_lines: int = 2, max_duration: float = 7.0
-) -> list[Cue]:
-    """Subtitle cues of at most `max_lines` lines of `max_chars` and `max_duration` seconds.
+# Subtitle limits: 42 characters a line, 2 lines, 7 seconds a cue (Netflix's English timed-text style guide).
+CUE_MAX_CHARS = 42
+CUE_MAX_LINES = 2
+CUE_MAX_SECONDS = 7.0
+
+
+def build_cues(transcript: Transcript) -> list[Cue]:
+    """Subtitle cues of at most CUE_MAX_LINES lines of CUE_MAX_CHARS characters and CUE_MAX_SECONDS seconds.
 
     A cue never spans two segments, so never a change of speaker (attribution splits segments
     there). A single word too long for the limits gets a cue of its own rather than being cut.
@@ -175,9 +139,9 @@ def build_cues(
         pending: list[tuple[float, float, str]] = []
         for token in _timed_tokens(segment):
             candidate = [*pending, token]
-            lines = _wrap(prefix + _join(candidate), max_chars)
-            fits = len(lines) <= max_lines and all(len(line) <= max_chars for line in lines)
-            if pending and not (fits and token[1] - pending[0][0] <= max_duration):
+            lines = _wrap(prefix + _join(candidate), CUE_MAX_CHARS)
+            fits = len(lines) <= CUE_MAX_LINES and all(len(line) <= CUE_MAX_CHARS for line in lines)
+            if pending and not (fits and token[1] - pending[0][0] <= CUE_MAX_SECONDS):
                 pieces.append((prefix, pending))
                 prefix, candidate = "", [token]
             pending = candidate
@@ -192,8 +156,8 @@ def build_cues(
                     start,
                     max(start, end),
                     segment.speaker,
-                    tuple(_wrap(piece_prefix + text, max_chars)),
-                    tuple(_wrap(text, max_chars)),
+                    tuple(_wrap(piece_prefix + text, CUE_MAX_CHARS)),
+                    tuple(_wrap(text, CUE_MAX_CHARS)),
                 )
             )
     return cues
@@ -237,21 +201,52 @@ def render_tsv(transcript: Transcript) -> str:
     return "".join(rows)
 
 
-def _render_rttm(transcript: Transcript, turns: Sequence[Turn], stem: str) -> str:
-    return format_rttm(turns, stem)
+@dataclass(frozen=True)
+class Format:
+    """One output format: the file suffix and the renderer (transcript, turns, file stem) -> text."""
+
+    suffix: str
+    render: Callable[[Transcript, Sequence[Turn], str], str]
 
 
-_Renderer = Callable[[Transcript, Sequence[Turn], str], str]
+ALL = "all"  # the name that asks for every format
 
-# Format name -> (file suffix, renderer). RTTM comes from the turns, not from the words.
-FORMATS: dict[str, tuple[str, _Renderer]] = {
-    "json": (".json", lambda transcript, turns, stem: render_json(transcript, turns)),
-    "txt": (".txt", lambda transcript, turns, stem: render_txt(transcript)),
-    "srt": (".srt", lambda transcript, turns, stem: render_srt(transcript)),
-    "vtt": (".vtt", lambda transcript, turns, stem: render_vtt(transcript)),
-    "tsv": (".tsv", lambda transcript, turns, stem: render_tsv(transcript)),
-    "rttm": (".rttm", _render_rttm),
+# The one list of formats: the CLI's -f choices and help, the runner's checks and the files written
+# all come from here, so a format registered here is a format `envsolve run -f NAME` writes.
+# RTTM comes from the turns, not from the words.
+FORMATS: dict[str, Format] = {
+    "json": Format(".json", lambda transcript, turns, stem: render_json(transcript, turns)),
+    "txt": Format(".txt", lambda transcript, turns, stem: render_txt(transcript)),
+    "srt": Format(".srt", lambda transcript, turns, stem: render_srt(transcript)),
+    "vtt": Format(".vtt", lambda transcript, turns, stem: render_vtt(transcript)),
+    "tsv": Format(".tsv", lambda transcript, turns, stem: render_tsv(transcript)),
+    "rttm": Format(".rttm", lambda transcript, turns, stem: format_rttm(turns, stem)),
 }
+
+_UNWRITABLE = "Choose an output folder you can write to (-o DIR), or free space on that disk."
+
+
+def format_names() -> list[str]:
+    """What `-f` accepts: "all", then every format in FORMATS."""
+    return [ALL, *FORMATS]
+
+
+def select_formats(names: Iterable[str]) -> list[str]:
+    """The formats `names` asks for, each once, in order ("all" is every one); unknown names are an error."""
+    wanted = list(dict.fromkeys(names))
+    unknown = [name for name in wanted if name != ALL and name not in FORMATS]
+    if unknown:
+        raise EnvsolveError(
+            "output-format-unknown",
+            f"Unknown output format {', '.join(map(repr, unknown))}.",
+            hint=f"Choose from {', '.join(format_names())}.",
+        )
+    return list(FORMATS) if ALL in wanted else wanted
+
+
+def output_paths(out_dir: Path | str, stem: str, formats: Iterable[str]) -> dict[str, Path]:
+    """Where `write_outputs` puts each of `formats` (already selected) for `stem`."""
+    return {name: Path(out_dir) / f"{stem}{FORMATS[name].suffix}" for name in formats}
 
 
 def write_outputs(
@@ -259,22 +254,13 @@ def write_outputs(
     turns: Sequence[Turn],
     out_dir: Path | str,
     stem: str,
-    formats: Iterable[str] = ("all",),
+    formats: Iterable[str] = (ALL,),
 ) -> dict[str, Path]:
     """Write `stem.<suffix>` in `out_dir` for each format ("all" means every one); return the paths.
 
     Everything is rendered before the first file is written, so a rendering bug writes nothing.
     """
-    wanted = list(dict.fromkeys(formats))
-    if "all" in wanted:
-        wanted = list(FORMATS)
-    unknown = [name for name in wanted if name not in FORMATS]
-    if unknown:
-        raise EnvsolveError(
-            "output-format-unknown",
-            f"Unknown output format {', '.join(map(repr, unknown))}.",
-            hint=f"Choose from {', '.join(FORMATS)} or all.",
-        )
+    wanted = select_formats(formats)
     if not stem or stem in {".", ".."} or "/" in stem or os.sep in stem:
         raise EnvsolveError(
             "output-stem-invalid",
@@ -282,11 +268,13 @@ def write_outputs(
             hint="Give a name without slashes, such as the audio file's stem (meeting for meeting.wav).",
         )
     directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    rendered = {name: FORMATS[name][1](transcript, turns, stem) for name in wanted}
-    written: dict[str, Path] = {}
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EnvsolveError("output-unwritable", f"Cannot create the output folder {directory}: "
+                            f"{error.strerror or error}.", hint=_UNWRITABLE) from None
+    rendered = {name: FORMATS[name].render(transcript, turns, stem) for name in wanted}
+    written = output_paths(directory, stem, wanted)
     for name, text in rendered.items():
-        path = directory / f"{stem}{FORMATS[name][0]}"
-        atomic_write_text(path, text)
-        written[name] = path
+        atomic.write_text(written[name], text, hint=_UNWRITABLE)
     return written

@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
+from envsolve import atomic
 from envsolve.errors import EnvsolveError
 from envsolve.pipeline.model import Turn
 
@@ -105,8 +106,5 @@ def format_rttm(turns: Iterable[Turn], uri: str) -> str:
 
 
 def write_rttm(path: Path | str, turns: Iterable[Turn], uri: str) -> None:
-    """Write `turns` to `path` as RTTM, atomically."""
-    # Imported here because outputs imports this module for its RTTM writer.
-    from envsolve.pipeline.outputs import atomic_write_text
-
-    atomic_write_text(Path(path), format_rttm(turns, uri))
+    """Write `turns` to `path` as RTTM, atomically (an unwritable path is EnvsolveError `output-unwritable`)."""
+    atomic.write_text(path, format_rttm(turns, uri))

@@ -5,18 +5,18 @@
 - A file whose outputs all exist is skipped unless `overwrite`; outputs are written atomically,
   so an existing file is always a complete one and a killed batch resumes where it stopped.
 - One bad file never stops the batch: its error is recorded and the next file starts.
-  Errors in loading the models stop the run, since every file would fail the same way.
+  A Whisper model that cannot load stops the run, since every file would fail the same way.
 
-Diarization comes from `envsolve.pipeline.diarize` (pyannote), from an RTTM file or folder
-(`diarization_file`), or not at all; when pyannote is missing the run says how to enable it and
-goes on without speakers.
+Diarization comes from `envsolve.pipeline.diarize.Diarizer` (pyannote, one pipeline for the
+batch), from an RTTM file or folder (`diarization_file`), or not at all. When pyannote is missing
+or its pipeline cannot load, the run says why and goes on without speakers, unless speakers were
+asked for (--speakers, --min/--max-speakers, --diarization-model): then that error stops the run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import glob
-import importlib
 import importlib.util
 import resource
 import sys
@@ -24,24 +24,26 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from envsolve.errors import EnvsolveError
 from envsolve.pipeline.asr import AsrOptions, LoadedModel, load_model, transcribe
 from envsolve.pipeline.attribution import attribute, rename_speakers, rename_turns
+from envsolve.pipeline.diarize import DiarizationOptions, DiarizationResult, Diarizer, available
 from envsolve.pipeline.model import Transcript, Turn
-from envsolve.pipeline.outputs import FORMATS, write_outputs
+from envsolve.pipeline.outputs import output_paths, select_formats, write_outputs
 from envsolve.pipeline.progress import Progress
 from envsolve.pipeline.rttm import read_rttm
 
-__all__ = ["AUDIO_SUFFIXES", "FileResult", "RunOptions", "Runner", "collect_inputs", "exit_status", "load_diarizer"]
+__all__ = ["AUDIO_SUFFIXES", "FileResult", "RunOptions", "Runner", "collect_inputs", "diarization_unavailable",
+           "exit_status"]
 
 # What a folder given as input contributes: formats FFmpeg decodes that people record speech in.
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wma", ".aif", ".aiff", ".amr",
      ".webm", ".mp4", ".m4v", ".mkv", ".mov", ".3gp"}
 )
+_NOT_INSTALLED = "pyannote.audio is not installed"
 ENABLE_DIARIZATION = (
     "Diarization is off: {why}. To get speakers, install pyannote.audio (`pip install 'envsolve[diarize]'`) "
     "and give a local pipeline folder with --diarization-model (or set HF_TOKEN for the Hub), or pass an "
@@ -136,20 +138,15 @@ def collect_inputs(inputs: tuple[str, ...]) -> list[tuple[str, Path | EnvsolveEr
     return list(unique.values())
 
 
-def load_diarizer() -> tuple[ModuleType | None, str | None]:
-    """The diarization module, or None and why not (pyannote missing, module not built)."""
+def diarization_unavailable() -> str | None:
+    """Why pyannote cannot diarize here (not installed, or installed but not importing), or None.
+
+    Imports pyannote.audio and torch the first time, so a broken stack is named before the first file.
+    """
     if importlib.util.find_spec("pyannote") is None or importlib.util.find_spec("pyannote.audio") is None:
-        return None, "pyannote.audio is not installed"
-    try:
-        module = importlib.import_module("envsolve.pipeline.diarize")
-    except ImportError as error:
-        return None, f"the diarization module could not be imported ({error})"
-    check = getattr(module, "available", None)
-    if check is not None:
-        usable, why = check()  # imports torch and pyannote once, so a broken stack is named up front
-        if not usable:
-            return None, why
-    return module, None
+        return _NOT_INSTALLED
+    usable, why = available()
+    return None if usable else why
 
 
 def exit_status(results: list[FileResult]) -> int:
@@ -183,18 +180,14 @@ class Runner:
         self.progress = progress or Progress()
         self.model = model
         self.model_load_seconds = 0.0 if model is None else model.load_seconds
-        self._diarizer: ModuleType | None = None
+        self._diarizer: Diarizer | None = None
         self._diarizer_checked = False
-        self._pipeline: Any = None
         self._rttm_cache: dict[str, list[Turn]] | None = None
+        self._formats = select_formats(options.formats)  # refuses an unknown format before any work
         self._validate()
 
     def _validate(self) -> None:
         options = self.options
-        unknown = [name for name in options.formats if name != "all" and name not in FORMATS]
-        if unknown:
-            raise EnvsolveError("output-format-unknown", f"Unknown output format {', '.join(unknown)}.",
-                                hint=f"Choose from all, {', '.join(FORMATS)}.")
         if options.diarization_file is not None and not options.diarization_file.exists():
             raise EnvsolveError("rttm-not-found", f"Diarization file {options.diarization_file} does not exist.",
                                 hint="Give an RTTM file, or a folder holding STEM.rttm for each input.")
@@ -226,14 +219,11 @@ class Runner:
             self.progress.result(result.record())
             yield result
 
-    def _wanted(self) -> list[str]:
-        return list(FORMATS) if "all" in self.options.formats else list(dict.fromkeys(self.options.formats))
-
     def _process(self, path: Path, result: FileResult) -> None:
         from envsolve.pipeline.audio import decode
 
         options, progress, stem = self.options, self.progress, path.stem
-        targets = [options.output_dir / f"{stem}{FORMATS[name][0]}" for name in self._wanted()]
+        targets = output_paths(options.output_dir, stem, self._formats).values()
         if not options.overwrite and all(target.exists() for target in targets):
             result.status = "skipped"
             result.notes.append("outputs exist (use --overwrite to redo)")
@@ -274,7 +264,7 @@ class Runner:
         timings = {**{f"{k}_s": v for k, v in result.stages.items()}, "model_load_s": self.model_load_seconds}
         transcript = dataclasses.replace(transcript, timings=timings)
         with self._stage(result, path.name, "write"):
-            result.outputs = write_outputs(transcript, turns, options.output_dir, stem, self._wanted())
+            result.outputs = write_outputs(transcript, turns, options.output_dir, stem, self._formats)
 
     def _diarization(
         self, path: Path, samples: Any, sample_rate: int, result: FileResult, silent: bool
@@ -284,59 +274,45 @@ class Runner:
             return self._turns_from_rttm(path), None
         if not options.diarize or silent:
             return [], None
-        module = self._diarizer_module()
-        if module is None:
+        diarizer = self._load_diarizer(path.name)
+        if diarizer is None:
             return [], None
-        with self._stage(result, path.name, "diarize"):
-            found = self._call_diarizer(module, samples, sample_rate)
-        if found is None:
-            del result.stages["diarize"]
-            return [], None
-        turns = list(found.turns)
-        exclusive = None if found.exclusive is None else list(found.exclusive)
-        return turns, exclusive
-
-    def _call_diarizer(self, module: ModuleType, samples: Any, sample_rate: int) -> Any:
-        kind = getattr(module, "Diarizer", None)
-        if kind is None:  # a plain function: diarize(audio, sample_rate, options)
-            return module.diarize(samples, sample_rate, self._diarize_options(module))
-        if self._pipeline is None:
-            try:  # loaded once for the batch; a pipeline that cannot load fails every file alike
-                self._pipeline = kind(self._diarize_options(module))
-            except EnvsolveError as error:
-                options = self.options
-                if options.diarization_model or options.speakers or options.min_speakers or options.max_speakers:
-                    raise _Fatal(error) from None  # speakers were asked for: a run without them is wrong
-                # Not asked for: pyannote being installed is no promise of a pipeline; go on without speakers.
-                self.progress.note(f"Diarization is off: {error.render()}")
-                self._diarizer = None
-                return None
 
         def report(step: str, completed: int | None, total: int | None) -> None:
             if completed is not None and total:
                 self.progress.update(completed / total)
 
-        return self._pipeline(samples, sample_rate, progress=report)
+        with self._stage(result, path.name, "diarize"):
+            found: DiarizationResult = diarizer(samples, sample_rate, progress=report)
+        return list(found.turns), None if found.exclusive is None else list(found.exclusive)
 
-    def _diarizer_module(self) -> ModuleType | None:
-        if not self._diarizer_checked:
-            self._diarizer_checked = True
-            self._diarizer, why = load_diarizer()
-            if why:  # the diarize module's own reasons already say how to enable it
-                self.progress.note(f"Diarization is off: {why}" if "--diarization" in why
-                                   else ENABLE_DIARIZATION.format(why=why))
+    def _load_diarizer(self, name: str) -> Diarizer | None:
+        """The batch's pyannote pipeline, loaded on the first file that needs it; None: no speakers this run."""
+        if self._diarizer_checked:
+            return self._diarizer
+        self._diarizer_checked = True
+        options, progress = self.options, self.progress
+        why = diarization_unavailable()
+        if why:
+            progress.note(ENABLE_DIARIZATION.format(why=why) if why == _NOT_INSTALLED else f"Diarization is off: {why}")
+            return None
+        # Timed apart from the file's stages, as the Whisper model is: a one-off cost is no file's RTF.
+        progress.start(name, "load")
+        started = time.perf_counter()
+        try:
+            self._diarizer = Diarizer(DiarizationOptions(
+                model=options.diarization_model, num_speakers=options.speakers, min_speakers=options.min_speakers,
+                max_speakers=options.max_speakers, device=options.asr.device))
+        except EnvsolveError as error:
+            if options.diarization_model or options.speakers or options.min_speakers or options.max_speakers:
+                raise _Fatal(error) from None  # speakers were asked for: a run without them is wrong
+            # Not asked for: pyannote being installed is no promise of a pipeline; go on without speakers.
+            progress.note(f"Diarization is off: {error.render()}")
+            return None
+        progress.finish()
+        progress.note(f"diarization pipeline {self._diarizer.pipeline_name} on {self._diarizer.device} loaded in "
+                      f"{time.perf_counter() - started:.2f} s")
         return self._diarizer
-
-    def _diarize_options(self, module: ModuleType) -> Any:
-        # The diarize module owns its options type; pass what it declares and nothing else.
-        given = {"num_speakers": self.options.speakers, "speakers": self.options.speakers,
-                 "min_speakers": self.options.min_speakers, "max_speakers": self.options.max_speakers,
-                 "model": self.options.diarization_model, "device": self.options.asr.device}
-        kind = getattr(module, "DiarizationOptions", None) or getattr(module, "DiarizeOptions", None)
-        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            names = {f.name for f in dataclasses.fields(kind)}
-            return kind(**{k: v for k, v in given.items() if k in names and v is not None})
-        return SimpleNamespace(**given)
 
     def _turns_from_rttm(self, path: Path) -> list[Turn]:
         source = self.options.diarization_file

@@ -49,6 +49,9 @@ SAMPLE_NAME = "two-speakers"
 # Two espeak-ng voice variants that differ in accent and pitch, so a diarizer has something to
 # separate; mbrola voices would sound better but need Debian packages that are not always there.
 VOICES = {"SPEAKER_00": "en-us+m3", "SPEAKER_01": "en-gb+f2"}
+_WORDS_PER_MINUTE = 160  # espeak-ng -s
+_LEAD_S = 0.3  # silence before the first line
+_GAP_S = 0.4  # silence after each line
 
 
 @dataclass(frozen=True)
@@ -126,11 +129,11 @@ def _tool(name: str) -> str:
     return found
 
 
-def _speak(text: str, voice: str, rate: int, workdir: Path) -> tuple[np.ndarray, int]:
+def _speak(text: str, voice: str, workdir: Path) -> tuple[np.ndarray, int]:
     import numpy as np
 
     target = workdir / "line.wav"
-    subprocess.run([_tool("espeak-ng"), "-v", voice, "-s", str(rate), "-w", str(target), text], check=True)
+    subprocess.run([_tool("espeak-ng"), "-v", voice, "-s", str(_WORDS_PER_MINUTE), "-w", str(target), text], check=True)
     with wave.open(str(target), "rb") as handle:
         frames = handle.readframes(handle.getnframes())
         rate_hz = handle.getframerate()
@@ -146,34 +149,29 @@ def synthesize(
     script: Sequence[Line],
     path: Path,
     *,
-    voices: dict[str, str] | None = None,
-    gap: float = 0.4,
-    lead: float = 0.3,
-    rate: int = 160,
     sample_rate: int = 16000,
     channels: int = 1,
 ) -> Conversation:
     """Speak `script` with one espeak-ng voice per speaker into `path` (format from its suffix, via sox).
 
-    Turns are the trimmed speech of each line, separated by `gap` seconds of silence and
-    preceded by `lead` seconds. `sample_rate` and `channels` shape the written file, so tests can
+    Turns are the trimmed speech of each line, separated by 0.4 s of silence and preceded by
+    0.3 s. `sample_rate` and `channels` shape the written file, so tests can
     produce stereo or odd-rate audio of known content.
     """
     import numpy as np
 
-    voices = voices or VOICES
     pieces: list[np.ndarray] = []
     turns: list[Turn] = []
     source_rate = 0
     with tempfile.TemporaryDirectory(prefix="envsolve-speech-") as tmp:
         workdir = Path(tmp)
         for line in script:
-            samples, source_rate = _speak(line.text, voices[line.speaker], rate, workdir)
+            samples, source_rate = _speak(line.text, VOICES[line.speaker], workdir)
             if not pieces:
-                pieces.append(np.zeros(round(lead * source_rate), dtype=np.int16))
+                pieces.append(np.zeros(round(_LEAD_S * source_rate), dtype=np.int16))
             offset = sum(piece.size for piece in pieces)
             turns.append(Turn(offset / source_rate, (offset + samples.size) / source_rate, line.speaker))
-            pieces.extend([samples, np.zeros(round(gap * source_rate), dtype=np.int16)])
+            pieces.extend([samples, np.zeros(round(_GAP_S * source_rate), dtype=np.int16)])
         audio = np.concatenate(pieces)
         joined = workdir / "joined.wav"
         with wave.open(str(joined), "wb") as handle:

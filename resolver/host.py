@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from envsolve.errors import EnvsolveError
+from envsolve.typedjson import Reader
 
 SCHEMA = "envsolve.host/1"
 PLATFORMS = ("colab", "kaggle", "modal", "aws-dlami", "sagemaker", "runpod", "docker", "bare")
@@ -116,10 +117,6 @@ class Host:
     notes: tuple[str, ...] = ()
 
     @property
-    def arch(self) -> str | None:
-        return self.os.arch
-
-    @property
     def has_driver(self) -> bool:
         return self.driver is not None
 
@@ -134,63 +131,30 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-class _Reader:
-    """Reads one snapshot, collecting the first problem as a precise error."""
-
-    def __init__(self, origin: str) -> None:
-        self.origin = origin
-
-    def fail(self, where: str, expected: str, got: Any) -> EnvsolveError:
-        shown = json.dumps(got)[:80] if not isinstance(got, str) else repr(got)[:80]
-        return EnvsolveError(
-            "bad-snapshot",
-            f"{self.origin}: field {where!r} should be {expected}, not {shown}.",
-            hint="Correct that field (docs/host-snapshot.md describes every field), or write a fresh "
-            "snapshot on the machine itself with `envsolve probe --json > host.json`.",
-        )
-
-    def text(self, data: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str] | None = None,
-             expected: str = "a string") -> str | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, int | float) and not isinstance(value, bool) and pattern is not None:
-            value = str(value)  # "python": 3.11 is a common hand-written slip; accept it
-        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-            raise self.fail(f"{where}{key}", expected, value)
-        return value
-
-    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, "an object", value)
-        return value
-
-    def listing(self, value: Any, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, "a list", value)
-        return value
+_HINT = ("Correct that field (docs/host-snapshot.md describes every field), or write a fresh snapshot on the "
+         "machine itself with `envsolve probe --json > host.json`.")
 
 
 def parse_host(data: Any, origin: str = "snapshot") -> Host:
     """Validate and convert parsed JSON into a Host."""
-    r = _Reader(origin)
+    r = Reader(origin, "bad-snapshot", _HINT)
     top = r.mapping(data, "(top level)")
     schema = top.get("schema", SCHEMA)
     if schema != SCHEMA:
         raise r.fail("schema", f'"{SCHEMA}" (the only schema this envsolve reads)', schema)
     os_data = r.mapping(top.get("os", {}), "os")
-    arch = r.text(os_data, "arch", "os.")
+    arch = r.optional_text(os_data, "arch", "os")
     if arch is not None:
         arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
         if arch not in ARCHES:
             raise r.fail("os.arch", " or ".join(ARCHES), arch)
     os_info = OSInfo(
-        system=r.text(os_data, "system", "os."),
+        system=r.optional_text(os_data, "system", "os"),
         arch=arch,
-        glibc=r.text(os_data, "glibc", "os.", _VERSION, 'a version such as "2.35"'),
-        distro=r.text(os_data, "distro", "os."),
+        glibc=r.optional_text(os_data, "glibc", "os", _VERSION, 'a version such as "2.35"'),
+        distro=r.optional_text(os_data, "distro", "os"),
     )
-    platform = r.text(top, "platform", "")
+    platform = r.optional_text(top, "platform", "")
     if platform is not None and platform not in PLATFORMS:
         raise r.fail("platform", "one of " + ", ".join(PLATFORMS), platform)
 
@@ -202,10 +166,8 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
     driver = None
     if top.get("driver") is not None:
         d = r.mapping(top["driver"], "driver")
-        version = r.text(d, "version", "driver.", _VERSION, 'a driver version such as "550.54.15"')
-        if version is None:
-            raise r.fail("driver.version", 'a driver version such as "550.54.15"', None)
-        driver = Driver(version, r.text(d, "cuda", "driver.", _VERSION, 'a CUDA version such as "12.4"'))
+        version = r.text(d, "version", "driver", _VERSION, 'a driver version such as "550.54.15"')
+        driver = Driver(version, r.optional_text(d, "cuda", "driver", _VERSION, 'a CUDA version such as "12.4"'))
 
     toolkits = None
     if top.get("cuda_toolkits") is not None:
@@ -239,7 +201,7 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
 
     return Host(
         os=os_info,
-        python=r.text(top, "python", "", _VERSION, 'a Python version such as "3.11.9"'),
+        python=r.optional_text(top, "python", "", _VERSION, 'a Python version such as "3.11.9"'),
         platform=platform,
         gpus=gpus,
         driver=driver,
@@ -250,57 +212,55 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
         packages_complete=complete,
         env=env,
         loader=loader,
-        ffmpeg=r.text(top, "ffmpeg", "", _VERSION, 'an FFmpeg version such as "6.1.1"'),
+        ffmpeg=r.optional_text(top, "ffmpeg", "", _VERSION, 'an FFmpeg version such as "6.1.1"'),
         notes=tuple(str(n) for n in r.listing(top.get("notes", []), "notes")),
     )
 
 
-def _toolkit(r: _Reader, value: Any, where: str) -> Toolkit:
+def _toolkit(r: Reader, value: Any, where: str) -> Toolkit:
     t = r.mapping(value, where)
-    version = r.text(t, "version", f"{where}.", _VERSION, 'a CUDA version such as "12.2"')
-    if version is None:
-        raise r.fail(f"{where}.version", 'a CUDA version such as "12.2"', None)
-    return Toolkit(version=version, path=r.text(t, "path", f"{where}."))
+    version = r.text(t, "version", where, _VERSION, 'a CUDA version such as "12.2"')
+    return Toolkit(version=version, path=r.optional_text(t, "path", where))
 
 
-def _gpu(r: _Reader, value: Any, where: str) -> GPU:
+def _gpu(r: Reader, value: Any, where: str) -> GPU:
     g = r.mapping(value, where)
-    name = r.text(g, "name", f"{where}.")
+    name = r.optional_text(g, "name", where)
     if not name:
         raise r.fail(f"{where}.name", 'the GPU name, e.g. "NVIDIA L4"', g.get("name"))
     memory = g.get("memory_mib")
     if memory is not None and (not isinstance(memory, int) or isinstance(memory, bool) or memory < 0):
         raise r.fail(f"{where}.memory_mib", "a whole number of MiB", memory)
-    return GPU(name, r.text(g, "compute_capability", f"{where}.", _CC, 'a compute capability such as "8.9"'),
+    return GPU(name, r.optional_text(g, "compute_capability", where, _CC, 'a compute capability such as "8.9"'),
                memory)
 
 
-def _library(r: _Reader, value: Any, where: str) -> Library:
+def _library(r: Reader, value: Any, where: str) -> Library:
     lib = r.mapping(value, where)
-    name = r.text(lib, "name", f"{where}.")
+    name = r.optional_text(lib, "name", where)
     if not name:
         raise r.fail(f"{where}.name", 'a library name such as "cudnn"', lib.get("name"))
-    origin = r.text(lib, "origin", f"{where}.") or "system"
+    origin = r.optional_text(lib, "origin", where) or "system"
     if origin not in ORIGINS:
         raise r.fail(f"{where}.origin", " or ".join(ORIGINS), origin)
     return Library(
         name=name,
-        version=r.text(lib, "version", f"{where}.", _VERSION, 'a version such as "8.9.6"'),
-        soname=r.text(lib, "soname", f"{where}."),
-        path=r.text(lib, "path", f"{where}."),
+        version=r.optional_text(lib, "version", where, _VERSION, 'a version such as "8.9.6"'),
+        soname=r.optional_text(lib, "soname", where),
+        path=r.optional_text(lib, "path", where),
         origin=origin,
-        evidence=r.text(lib, "evidence", f"{where}."),
+        evidence=r.optional_text(lib, "evidence", where),
     )
 
 
-def _link(r: _Reader, value: Any, where: str) -> LoaderLink:
+def _link(r: Reader, value: Any, where: str) -> LoaderLink:
     x = r.mapping(value, where)
-    consumer, needs = r.text(x, "consumer", f"{where}."), r.text(x, "needs", f"{where}.")
+    consumer, needs = r.optional_text(x, "consumer", where), r.optional_text(x, "needs", where)
     if not consumer or not needs:
         raise r.fail(where, "an object with consumer and needs", x)
     searched = x.get("searched") or []
-    return LoaderLink(consumer, needs, r.text(x, "resolved", f"{where}."), r.text(x, "via", f"{where}."),
-                      r.text(x, "how", f"{where}.") or "needed", tuple(str(s) for s in r.listing(searched, where)))
+    return LoaderLink(consumer, needs, r.optional_text(x, "resolved", where), r.optional_text(x, "via", where),
+                      r.optional_text(x, "how", where) or "needed", tuple(str(s) for s in r.listing(searched, where)))
 
 
 EXAMPLE_PREFIX = "example:"

@@ -452,4 +452,4 @@ def test_cuda_without_gpu(tiny_folder: Path) -> None:
         pytest.skip("this host has CUDA")
     with pytest.raises(EnvsolveError) as caught:
         Diarizer(DiarizationOptions(model=str(tiny_folder), device="cuda"))
-    assert caught.value.reference == "diarization-no-cuda" and "--device cpu" in caught.value.render()
+    assert caught.value.reference == "cuda-not-visible" and "--device cpu" in caught.value.render()

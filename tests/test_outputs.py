@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import stat
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from envsolve.errors import EnvsolveError
 from envsolve.pipeline import outputs
 from envsolve.pipeline.model import Segment, Transcript, Turn, Word, transcript_from_json
 from envsolve.pipeline.outputs import (
-    atomic_write_text,
     build_cues,
     render_json,
     render_srt,
@@ -112,7 +111,7 @@ def test_tsv_golden() -> None:
 
 def test_rttm_comes_from_the_overlapping_turns_sorted() -> None:
     transcript, turns = sample()
-    assert outputs.FORMATS["rttm"][1](transcript, turns, "meeting") == (
+    assert outputs.FORMATS["rttm"].render(transcript, turns, "meeting") == (
         "SPEAKER meeting 1 0.300 1.600 <NA> <NA> Alice <NA> <NA>\n"
         "SPEAKER meeting 1 1.900 1.500 <NA> <NA> Bob <NA> <NA>\n"
         "SPEAKER meeting 1 3.800 8.800 <NA> <NA> Alice <NA> <NA>\n"
@@ -120,29 +119,85 @@ def test_rttm_comes_from_the_overlapping_turns_sorted() -> None:
     )
 
 
-def test_json_carries_everything_and_reads_back() -> None:
+# The golden transcript JSON; after a deliberate change of the schema (and docs/transcript-json.md), regenerate
+# it with: cd tests && python -c "import test_outputs as t; t.GOLDEN_JSON.write_text(t.render_json(*t.sample()))"
+GOLDEN_JSON = Path(__file__).parent / "data" / "transcript-sample.json"
+
+
+def test_json_golden() -> None:
+    text = render_json(*sample())
+    assert "Grüße" in text and "\\u" not in text  # UTF-8 as is, not escaped
+    assert text == GOLDEN_JSON.read_text(encoding="utf-8")
+
+
+def test_json_reads_back_to_the_same_transcript_and_text() -> None:
     transcript, turns = sample()
     text = render_json(transcript, turns)
-    data = json.loads(text)
-    assert "Grüße" in text and "\\u" not in text  # UTF-8 as is, not escaped
-    assert data["language"] == "de" and data["language_probability"] == 0.93
-    assert data["versions"] == {"envsolve": "0.1.0", "faster-whisper": "1.2.1"}
-    assert data["timings"] == {"asr": 1.5, "diarize": 2.25}
-    assert data["segments"][1]["words"][0] == {
-        "start": 2.0,
-        "end": 2.4,
-        "text": " 東京",
-        "probability": 0.7,
-        "speaker": "Bob",
-    }
-    assert len(data["diarization"]) == 4
-    assert transcript_from_json(text) == transcript
+    again = transcript_from_json(text)
+    assert again == transcript
+    assert render_json(again, turns) == text
+
+
+def test_a_whisperx_script_reads_our_json_unchanged() -> None:
+    """What scripts written for WhisperX's JSON (whisperx/alignment.py's result after assign_word_speakers, written
+    by utils.WriteJSON) do with it: segments with start/end/text/speaker, words with word/start/end/score/speaker,
+    every word again under word_segments, and the language."""
+    result = json.loads(render_json(*sample()))
+    seg = result["segments"][1]
+    assert (seg["start"], seg["end"], seg["text"], seg["speaker"]) == (2.0, 3.3, "東京 is <great>", "Bob")
+    assert seg["words"][0]["word"] == " 東京" and seg["words"][0]["score"] == 0.7
+    assert seg["words"][0]["speaker"] == "Bob" and (seg["words"][0]["start"], seg["words"][0]["end"]) == (2.0, 2.4)
+    assert [w["word"].strip() for w in result["word_segments"]] == ["Grüße", "aus Köln!", "東京", "is <great>"]
+    assert result["word_segments"] == [w for s in result["segments"] for w in s["words"]]
+    assert result["language"] == "de"
+    lines = [f"[{s['speaker']}] {s['text'].strip()}" for s in result["segments"] if s.get("speaker")]
+    assert lines[0] == "[Alice] Grüße aus Köln!"
+    # Our extra fields sit beside WhisperX's, so a WhisperX reader never trips on them.
+    assert {"schema", "duration", "model", "versions", "timings", "speakers", "diarization"} <= set(result)
+    assert result["diarization"][0] == {"start": 0.3, "end": 1.9, "speaker": "Alice"}  # sorted by start
+
+
+times = st.integers(0, 10_000).map(lambda centis: centis / 100)
+words = st.builds(
+    lambda start, length, text, score, speaker: Word(start, start + length, text, score, speaker),
+    times, times, st.text(max_size=8), st.none() | st.floats(0, 1), st.sampled_from([None, "A", "B"]),
+)
+
+
+@given(st.lists(st.tuples(times, times, st.text(max_size=20), st.lists(words, max_size=4),
+                          st.sampled_from([None, "A"])), max_size=5),
+       st.none() | st.sampled_from(["en", "de"]), st.dictionaries(st.text(max_size=5), times, max_size=3))
+def test_json_round_trip(
+    drawn: list[tuple[float, float, str, list[Word], str | None]], language: str | None, timings: dict[str, float]
+) -> None:
+    segments = tuple(Segment(start, start + length, text, tuple(ws), who) for start, length, text, ws, who in drawn)
+    transcript = Transcript(segments, language=language, duration=123.0, model="m", versions={"envsolve": "0"},
+                            timings=timings, speakers=("A",))
+    assert transcript_from_json(render_json(transcript)) == transcript
+
+
+def test_unknown_fields_are_ignored_and_other_schema_versions_refused() -> None:
+    data = json.loads(render_json(*sample()))
+    data["added_later"] = {"anything": 1}
+    data["segments"][0]["words"][0]["chars"] = []
+    assert transcript_from_json(json.dumps(data)) == sample()[0]
+    data["schema"] = "envsolve.transcript/2"
+    with pytest.raises(EnvsolveError) as caught:
+        transcript_from_json(json.dumps(data), source="new.json")
+    assert caught.value.reference == "transcript-schema-unsupported"
+    assert caught.value.message == (
+        "new.json is written in schema envsolve.transcript/2; this envsolve reads envsolve.transcript/1 only."
+    )
+    assert "pip install -U envsolve" in (caught.value.hint or "")
 
 
 @pytest.mark.parametrize(
     ("edit", "field"),
     [
         (lambda d: d.update(schema="other/9"), "schema"),
+        (lambda d: d.pop("schema"), "schema"),
+        (lambda d: d["segments"][0]["words"][0].pop("word"), "segments[0].words[0].word"),
+        (lambda d: d["segments"][0]["words"][0].update(score=True), "segments[0].words[0].score"),
         (lambda d: d["segments"][0].update(start="soon"), "segments[0].start"),
         (lambda d: d["segments"][1]["words"][0].update(end=1.0), "segments[1].words[0]"),
         (lambda d: d.update(segments={}), "segments"),
@@ -154,7 +209,7 @@ def test_bad_json_names_the_field(edit: Callable[[dict[str, Any]], None], field:
     with pytest.raises(EnvsolveError) as caught:
         transcript_from_json(json.dumps(data), source="x.json")
     assert caught.value.reference == "transcript-json-invalid"
-    assert f"x.json: field {field}" in caught.value.message
+    assert f"x.json: field {field!r} should be " in caught.value.message
 
 
 word_lists = st.lists(
@@ -188,9 +243,9 @@ def test_cues_respect_limits_and_never_mix_speakers(
     for cue in cues:
         assert any(s.start <= cue.start <= cue.end <= s.end and s.speaker == cue.speaker for s in segments)
         if len(" ".join(cue.voice_lines).split()) > 1:  # one word alone may break the limits
-            assert len(cue.lines) <= 2
-            assert all(len(line) <= 42 for line in cue.lines)
-            assert cue.end - cue.start <= 7.0
+            assert len(cue.lines) <= outputs.CUE_MAX_LINES == 2
+            assert all(len(line) <= outputs.CUE_MAX_CHARS == 42 for line in cue.lines)
+            assert cue.end - cue.start <= outputs.CUE_MAX_SECONDS == 7.0
     said = [token for cue in cues for token in " ".join(cue.voice_lines).split()]
     assert said == [w.text.strip() for s in segments for w in s.words]
 
@@ -202,7 +257,7 @@ def test_write_outputs_writes_every_format_in_utf8(tmp_path: Path) -> None:
     for name, path in written.items():
         assert path == tmp_path / "new" / f"meeting.{name}"
         data = path.read_bytes()
-        assert data.decode("utf-8") == outputs.FORMATS[name][1](transcript, turns, "meeting")
+        assert data.decode("utf-8") == outputs.FORMATS[name].render(transcript, turns, "meeting")
         assert name == "rttm" or "Grüße".encode() in data
     assert sorted(os.listdir(tmp_path / "new")) == sorted(p.name for p in written.values())
 
@@ -221,49 +276,33 @@ def test_a_failing_renderer_writes_nothing(tmp_path: Path, monkeypatch: pytest.M
     def broken(transcript: Transcript, turns: object, stem: str) -> str:
         raise RuntimeError("renderer bug")
 
-    monkeypatch.setitem(outputs.FORMATS, "vtt", (".vtt", broken))
+    monkeypatch.setitem(outputs.FORMATS, "vtt", outputs.Format(".vtt", broken))
     with pytest.raises(RuntimeError):
         write_outputs(*sample(), tmp_path, "meeting", ["json", "vtt"])
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("failing", ["replace", "fsync"])
-def test_failed_write_keeps_old_file_and_leaves_no_temp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
-) -> None:
-    target = tmp_path / "meeting.srt"
-    target.write_text("old subtitles\n", encoding="utf-8")
-
-    def fail(*args: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(outputs.os, failing, fail)
-    with pytest.raises(OSError, match="No space"):
-        atomic_write_text(target, "new subtitles, much longer than the old ones\n" * 1000)
-    monkeypatch.undo()
-    assert target.read_text(encoding="utf-8") == "old subtitles\n"
-    assert os.listdir(tmp_path) == ["meeting.srt"]
+def test_an_unwritable_output_folder_is_a_user_error(tmp_path: Path) -> None:
+    # A file where the folder should be: an EnvsolveError the runner records, not an "internal error".
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(EnvsolveError) as caught:
+        write_outputs(*sample(), tmp_path / "taken", "meeting", ["txt"])
+    assert caught.value.reference == "output-unwritable" and "-o DIR" in (caught.value.hint or "")
 
 
-def test_interrupt_mid_write_leaves_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # KeyboardInterrupt is not an Exception: the cleanup must still run.
-    def interrupted(*args: object) -> None:
-        raise KeyboardInterrupt
+def _documented_fields() -> set[str]:
+    # The first cell of each table row: `name`, `name[]`, or siblings such as `segments[].start`, `.end`.
+    text = (Path(__file__).parent.parent / "docs" / "transcript-json.md").read_text(encoding="utf-8")
+    fields: set[str] = set()
+    for cell in re.findall(r"^\| (`[^|]+`) \|", text, re.M):
+        names = re.findall(r"`([^`]+)`", cell)
+        parent = names[0].rpartition(".")[0]
+        fields |= {(parent + name if name.startswith(".") else name).removesuffix("[]") for name in names}
+    return fields
 
-    monkeypatch.setattr(outputs.os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write_text(tmp_path / "a.txt", "text")
-    assert os.listdir(tmp_path) == []
 
-
-def test_rewrite_keeps_mode_and_new_files_follow_umask(tmp_path: Path) -> None:
-    kept = tmp_path / "kept.txt"
-    kept.write_text("x")
-    kept.chmod(0o640)
-    atomic_write_text(kept, "y")
-    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "y"
-    fresh = tmp_path / "fresh.txt"
-    atomic_write_text(fresh, "z")
-    plain = tmp_path / "plain.txt"
-    plain.write_text("z")  # what a non-atomic open() would have produced
-    assert stat.S_IMODE(fresh.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+def test_every_json_field_is_documented() -> None:
+    data = json.loads(render_json(*sample()))
+    written = set(data) | {f"segments[].{key}" for key in data["segments"][0]}
+    written |= {f"words[].{key}" for key in data["segments"][0]["words"][0]}
+    assert sorted(written - _documented_fields()) == [], "add these fields to docs/transcript-json.md"

@@ -4,15 +4,15 @@ bad file never stopping the others."""
 from __future__ import annotations
 
 import json
-import types
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from envsolve.errors import EnvsolveError
 from envsolve.pipeline import runner as runner_module
 from envsolve.pipeline.asr import AsrOptions
+from envsolve.pipeline.diarize import DiarizationOptions, DiarizationResult
 from envsolve.pipeline.model import Turn
 from envsolve.pipeline.progress import Progress
 from envsolve.pipeline.rttm import format_rttm
@@ -157,47 +157,34 @@ def test_rttm_without_this_file_fails_only_that_file(tmp_path: Path) -> None:
     assert results[1].reference == "rttm-no-turns-for-file"
 
 
-@dataclass(frozen=True)
-class FakeOptions:
-    model: str | None = None
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-    device: str = "auto"
-
-
-@dataclass
-class FakeResult:
-    turns: list[Turn]
-    exclusive: list[Turn] | None = None
-
-
 def test_the_diarizer_gets_the_decoded_array_and_exclusive_turns_win(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The hand-off to pipeline/diarize.py (Diarizer(options) once, then per file): in-memory 16 kHz float32,
-    the options it declares, and its exclusive turns used for words while RTTM keeps the overlapping ones."""
+    """The hand-off to pipeline/diarize.py: Diarizer(DiarizationOptions) once for the batch, then called per
+    file with the in-memory 16 kHz float32 array; its exclusive turns go to the words, RTTM keeps the overlapping
+    ones."""
     talk = conversation()
-    made: list[FakeOptions] = []
+    made: list[DiarizationOptions] = []
     calls: list[tuple[Any, int]] = []
 
-    class Diarizer:
-        def __init__(self, options: FakeOptions) -> None:
+    class FakeDiarizer:
+        pipeline_name, device = "fake pipeline", "cpu"
+
+        def __init__(self, options: DiarizationOptions) -> None:
             made.append(options)
 
-        def __call__(self, audio: Any, sample_rate: int, *, progress: Any = None) -> FakeResult:
+        def __call__(self, audio: Any, sample_rate: int, *, progress: Any = None) -> DiarizationResult:
             calls.append((audio, sample_rate))
             progress("segmentation", 1, 2)
             flipped = [Turn(t.start, t.end, "B" if t.speaker == "SPEAKER_00" else "A") for t in talk.turns]
-            return FakeResult(list(talk.turns), exclusive=flipped)
+            return DiarizationResult(list(talk.turns), exclusive=flipped, pipeline=self.pipeline_name)
 
-    fake = types.ModuleType("envsolve.pipeline.diarize")
-    fake.Diarizer = Diarizer  # type: ignore[attr-defined]
-    fake.DiarizationOptions = FakeOptions  # type: ignore[attr-defined]
-    monkeypatch.setattr(runner_module, "load_diarizer", lambda: (fake, None))
-    results, _ = run(tmp_path, [_talk(tmp_path), _talk(tmp_path, "again.flac")], speakers=2)
+    monkeypatch.setattr(runner_module, "diarization_unavailable", lambda: None)
+    monkeypatch.setattr(runner_module, "Diarizer", FakeDiarizer)
+    results, notes = run(tmp_path, [_talk(tmp_path), _talk(tmp_path, "again.flac")], speakers=2)
     assert [r.status for r in results] == ["ok", "ok"] and "diarize" in results[0].stages
-    assert made == [FakeOptions(num_speakers=2, device="cpu")] and len(calls) == 2  # loaded once
+    assert made == [DiarizationOptions(num_speakers=2, device="cpu")] and len(calls) == 2  # loaded once
+    assert any(note.startswith("diarization pipeline fake pipeline on cpu loaded in") for note in notes.notes)
     audio, rate = calls[0]
     assert rate == 16000 and audio.dtype.name == "float32" and audio.ndim == 1
     assert abs(len(audio) / rate - talk.duration) < 0.01
@@ -206,8 +193,23 @@ def test_the_diarizer_gets_the_decoded_array_and_exclusive_turns_win(
     assert "SPEAKER_00" in (tmp_path / "out" / "talk.rttm").read_text()  # RTTM keeps the overlapping turns
 
 
+def test_a_pipeline_that_cannot_load_is_fatal_only_when_speakers_were_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(options: DiarizationOptions) -> None:
+        raise EnvsolveError("diarization-token-missing", "The pipeline is gated.")
+
+    monkeypatch.setattr(runner_module, "diarization_unavailable", lambda: None)
+    monkeypatch.setattr(runner_module, "Diarizer", refuse)
+    results, notes = run(tmp_path, [_talk(tmp_path)])
+    assert results[0].status == "ok" and "diarize" not in results[0].stages
+    assert any("Diarization is off: error[diarization-token-missing]" in n for n in notes.notes)
+    with pytest.raises(EnvsolveError, match="gated"):
+        run(tmp_path, [_talk(tmp_path)], speakers=2, overwrite=True)
+
+
 def test_without_a_diarizer_the_run_says_how_to_enable_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner_module, "load_diarizer", lambda: (None, "pyannote.audio is not installed"))
+    monkeypatch.setattr(runner_module, "diarization_unavailable", lambda: "pyannote.audio is not installed")
     results, notes = run(tmp_path, [_talk(tmp_path)])
     assert results[0].status == "ok"
     assert any("--diarization FILE.rttm" in n and "envsolve[diarize]" in n for n in notes.notes)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from envsolve.errors import EnvsolveError
+from envsolve.atomic import write_text
 
-__all__ = ["add_arguments", "run", "write_atomic"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,25 +25,7 @@ def run(args: argparse.Namespace) -> int:
     result = probe()
     text = json.dumps(host_to_json(result.host), indent=2) + "\n" if args.json else render_probe(result) + "\n"
     if args.output:
-        write_atomic(Path(args.output), text)
+        write_text(Path(args.output), text, hint="Choose a writable --output location.")
     else:
         print(text, end="")
     return 0
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise EnvsolveError("output-unwritable", f"Cannot write into {directory}: {e.strerror or e}.",
-                            hint="Choose a writable --output location.") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise EnvsolveError("output-unwritable", f"Cannot write {path}: {e.strerror or e}.",
-                            hint="Choose a writable --output location.") from None

@@ -18,7 +18,6 @@ __all__ = ["add_arguments", "run"]
 
 COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
                  "bfloat16", "float32")
-FORMAT_NAMES = ("all", "json", "txt", "srt", "vtt", "rttm", "tsv")
 SAMPLE_OUTPUT_DIR = "envsolve-sample"
 
 
@@ -32,11 +31,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _format_names() -> list[str]:
+    from envsolve.pipeline.outputs import format_names  # the one list of formats (outputs.FORMATS)
+
+    return format_names()
+
+
 def _formats(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in FORMAT_NAMES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(FORMAT_NAMES)} (comma-separated)")
+    choices = _format_names()
+    if not names or any(name not in choices for name in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(choices)} (comma-separated)")
     return names
 
 
@@ -79,7 +84,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     out = run.add_argument_group("output")
     out.add_argument("-o", "--output-dir", "--output_dir", dest="output_dir", type=Path, help="default: .")
     out.add_argument("-f", "--output-format", "--output_format", dest="output_format", type=_formats,
-                     default=["all"], metavar="FORMAT", help=f"{', '.join(FORMAT_NAMES)}, comma-separated ok")
+                     default=["all"], metavar="FORMAT", help=f"{', '.join(_format_names())}, comma-separated ok")
     out.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
     out.add_argument("--progress", default="auto", choices=("auto", "json", "none"),
                      help="auto: bar on a terminal, lines otherwise; json: JSON lines on stderr")
@@ -114,12 +119,12 @@ def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
         files = sample_files()
         inputs = (str(files.audio),)
         if not args.no_diarize and diarization is None:
-            from envsolve.pipeline.runner import load_diarizer
+            from envsolve.pipeline.runner import diarization_unavailable
 
             # The demo must work offline: pyannote runs on it only when told where a pipeline is.
             why: str | None = "no --diarization-model folder given and HF_TOKEN is not set"
             if args.diarization_model or os.environ.get("HF_TOKEN"):
-                why = load_diarizer()[1]
+                why = diarization_unavailable()
             if why:
                 diarization, sample_rttm = files.rttm, why
     language = None if args.language in (None, "", "auto") else args.language
