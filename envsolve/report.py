@@ -182,7 +182,7 @@ def render_probe(result: Probe) -> str:
     else:
         lines.append("  no native consumers (ctranslate2, torch, torchcodec) installed")
     if host.packages is not None:
-        shown = watched(host.packages)
+        shown = watched({name: version or "(version unknown)" for name, version in host.packages.items()})
         lines += ["", f"Packages ({len(host.packages)} installed; the ones the rulebook checks):"]
         lines += table([(name, version) for name, version in shown.items()]) or ["  none of them"]
     lines += ["", f"Platform: {host.platform or '?'}; Python {host.python or '?'}; glibc {host.os.glibc or '?'}; "

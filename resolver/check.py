@@ -122,6 +122,11 @@ def _evaluate(
     good = [p for p in providers if _meets(p, require)]
     if not good or (require.every and len(good) < len(providers)):
         bad = [p for p in providers if p not in good]
+        if (require.spec is not None or require.allowed is not None) and any(p.version is None for p in bad):
+            # Installed, version unknown: the rule needs the version, so it was not checked.
+            unknown = ", ".join(p.describe() for p in bad if p.version is None)
+            result.unknown.append(f"{candidate.label}: {require.why} (unknown: {unknown})")
+            return None
         return finding(require.why, [f"found {p.describe()}" for p in bad], culprits=owners,
                        have=", ".join(p.version or "?" for p in bad))
     return None

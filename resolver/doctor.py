@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -9,8 +10,8 @@ from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import check
 from envsolve.resolver.host import Host
-from envsolve.resolver.model import Finding, Require
-from envsolve.resolver.packages import compute_type_rule, installed_candidates
+from envsolve.resolver.model import Candidate, Finding, Require
+from envsolve.resolver.packages import RELEASES, compute_type_rule, installed_candidates
 from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local, torch_row
 
 SCHEMA = "envsolve.doctor/1"
@@ -42,8 +43,8 @@ def _expects_gpu(host: Host, device: str) -> bool:
         return True
     if device == "cpu" or host.has_driver:
         return False
-    cuda_builds = any(split_local(v)[1] not in (None, "cpu") for k, v in (host.packages or {}).items()
-                      if k in ("torch", "torchaudio", "torchvision"))
+    cuda_builds = any(v is not None and split_local(v)[1] not in (None, "cpu")
+                      for k, v in (host.packages or {}).items() if k in ("torch", "torchaudio", "torchvision"))
     in_container = host.platform in ("docker", "modal", "runpod") or "NVIDIA_VISIBLE_DEVICES" in host.env
     return cuda_builds and in_container
 
@@ -53,15 +54,15 @@ def gpu_stack_evidence(host: Host) -> list[str]:
     packages = host.packages or {}
     found = []
     torch = packages.get("torch")
-    if torch:
+    if torch is not None:
         row = torch_row(torch, None)
         variant = split_local(torch)[1] or (str(row["variant"]) if row else None)
         if variant and variant != "cpu":
             found.append(f"torch {torch} is a CUDA build ({variant})")
-    ctranslate2 = packages.get("ctranslate2")
-    if ctranslate2 is not None and host.os.arch in (None, "x86_64"):
-        found.append(f"ctranslate2 {ctranslate2} from PyPI is a CUDA build on x86_64")
-    found += [f"{name} {version} is installed" for name, version in sorted(packages.items())
+    if "ctranslate2" in packages and host.os.arch in (None, "x86_64"):
+        found.append(f"ctranslate2 {packages['ctranslate2'] or '(version unknown)'} from PyPI is a CUDA build on "
+                     "x86_64")
+    found += [f"{name} {version or '(version unknown)'} is installed" for name, version in sorted(packages.items())
               if name.startswith("nvidia-") and name.removeprefix("nvidia-").startswith(("cudnn", "cublas"))]
     found += [f"{lib.soname or lib.name} at {lib.path}" for lib in host.libraries or ()
               if lib.name in ("cudnn", "cublas")][:3]
@@ -120,7 +121,7 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
         notes.append(f"compute type {compute_type}: {workload}'s command-line default on a GPU "
                      "(pass --compute-type for the one you use)")
     runtime = Runtime(gpu=gpu, compute_type=compute_type)
-    installed = installed_candidates(host, runtime)
+    installed, releases = installed_candidates(host, runtime)
     stack = host_candidates(host) + installed
     if _expects_gpu(host, device) and host.driver_known and not host.has_driver:
         stack.append(candidate("request", device, [], [Require(
@@ -141,6 +142,10 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
         return True
 
     result = check(stack, host, settled, torch_first=torch_first)
+    for dist, variants in releases.items():
+        findings, unknown = _for_every_release(dist, variants, stack, host, settled, torch_first)
+        result.findings += findings
+        result.unknown += unknown
     # The probe's own words about the container (no /dev/nvidia*, /.dockerenv) are the evidence here.
     context = tuple(n for n in host.notes if "container" in n.lower() or "gpu" in n.lower())
     result.findings = [replace(f, evidence=f.evidence + context) if f.code == "gpu-not-visible" else f
@@ -152,6 +157,34 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
     order = {"error": 0, "warning": 1}
     findings = sorted(result.findings, key=lambda f: (order[f.severity], f.code, f.subject))
     return Report(_dedupe(findings), sorted(set(unknown)), notes)
+
+
+def _for_every_release(dist: str, variants: list[Candidate], stack: list[Candidate], host: Host,
+                       settled: Callable[[str], bool], torch_first: bool) -> tuple[list[Finding], list[str]]:
+    """A package installed with an unknown version: what holds whichever release it is.
+
+    The stack is checked once per release the matrices know, with that release in place of the
+    placeholder; a finding about the package that every release gets is reported (its evidence says so),
+    and one that only some releases get is listed as not checked.
+    """
+    placeholder = next(c for c in stack if c.name == dist and c.source == "installed, version unknown")
+    per_release: list[dict[str, Finding]] = []
+    for variant in variants:
+        trial = [variant if c is placeholder else c for c in stack]
+        found = check(trial, host, settled, torch_first=torch_first).findings
+        per_release.append({f.code: f for f in found if dist in f.culprits})
+    common = set.intersection(*(set(r) for r in per_release)) if per_release else set()
+    some = set().union(*(set(r) for r in per_release)) - common
+    matrix = f"matrices/{RELEASES.get(dist, 'torch' if dist in ('torch', 'torchvision') else dist)}.toml"
+    every = (f"holds for every release of {dist} the matrices know ({len(variants)} in {matrix}), so the "
+             "unknown version does not matter" if len(variants) > 1 else "this rule needs no version")
+    shown = f"{dist} {split_local(variants[0].version)[0]}" if variants else dist
+    findings = [replace(f, subject=f"{dist} (version unknown)" if f.subject.startswith(dist) else f.subject,
+                        message=f.message.replace(shown, f"{dist} (every release)"), evidence=(*f.evidence, every))
+                for f in (per_release[0][code] for code in sorted(common))]
+    unknown = [f"{dist} (version unknown): [{code}] holds for some of its releases only; give the version to "
+               "check it" for code in sorted(some)]
+    return findings, unknown
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -55,13 +55,13 @@ class GPU:
 
 @dataclass(frozen=True)
 class Driver:
-    version: str
+    version: str | None  # None: a driver is there, its version unknown (a bug report that says "driver installed")
     cuda: str | None = None
 
 
 @dataclass(frozen=True)
 class Toolkit:
-    version: str
+    version: str | None  # None: a toolkit folder whose version is not known
     path: str | None = None
 
 
@@ -109,8 +109,12 @@ class Host:
     driver_known: bool = False
     cuda_toolkits: tuple[Toolkit, ...] | None = None
     libraries: tuple[Library, ...] | None = None
-    packages: Mapping[str, str] | None = None
+    # name -> version; a None version means installed, version unknown ("faster-whisper installed")
+    packages: Mapping[str, str | None] | None = None
     packages_complete: bool = False  # the probe lists every installed distribution; hand-written may not
+    # The probe lists every copy the loader could find; a hand-written list is the author's account of the
+    # host (complete) unless it says "libraries_complete": false.
+    libraries_complete: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
     loader: tuple[LoaderLink, ...] | None = None
     ffmpeg: str | None = None
@@ -166,7 +170,7 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
     driver = None
     if top.get("driver") is not None:
         d = r.mapping(top["driver"], "driver")
-        version = r.text(d, "version", "driver", _VERSION, 'a driver version such as "550.54.15"')
+        version = r.optional_text(d, "version", "driver", _VERSION, 'a driver version such as "550.54.15"')
         driver = Driver(version, r.optional_text(d, "cuda", "driver", _VERSION, 'a CUDA version such as "12.4"'))
 
     toolkits = None
@@ -185,13 +189,17 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
         raw = r.mapping(top["packages"], "packages")
         packages = {}
         for name, version in raw.items():
-            if not isinstance(version, str):
-                raise r.fail(f"packages.{name}", 'a version string such as "2.5.1+cu121"', version)
+            if version is not None and not isinstance(version, str):
+                raise r.fail(f"packages.{name}", 'a version string such as "2.5.1+cu121", or null (installed, '
+                             'version unknown)', version)
             packages[normalize(name)] = version
 
     complete = top.get("packages_complete", False)
     if not isinstance(complete, bool):
         raise r.fail("packages_complete", "true or false", complete)
+    libraries_complete = top.get("libraries_complete", True)
+    if not isinstance(libraries_complete, bool):
+        raise r.fail("libraries_complete", "true or false", libraries_complete)
     env_raw = r.mapping(top.get("env") or {}, "env")
     env = {k: str(v) for k, v in env_raw.items() if k in KEPT_ENV and v is not None}
 
@@ -210,6 +218,7 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
         libraries=libraries,
         packages=packages,
         packages_complete=complete,
+        libraries_complete=libraries_complete,
         env=env,
         loader=loader,
         ffmpeg=r.optional_text(top, "ffmpeg", "", _VERSION, 'an FFmpeg version such as "6.1.1"'),
@@ -219,7 +228,7 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
 
 def _toolkit(r: Reader, value: Any, where: str) -> Toolkit:
     t = r.mapping(value, where)
-    version = r.text(t, "version", where, _VERSION, 'a CUDA version such as "12.2"')
+    version = r.optional_text(t, "version", where, _VERSION, 'a CUDA version such as "12.2"')
     return Toolkit(version=version, path=r.optional_text(t, "path", where))
 
 
@@ -323,6 +332,8 @@ def host_to_json(host: Host) -> dict[str, Any]:
         out["packages"] = dict(sorted(host.packages.items()))
     if host.packages_complete:
         out["packages_complete"] = True
+    if not host.libraries_complete:
+        out["libraries_complete"] = False
     if host.env:
         out["env"] = dict(host.env)
     if host.loader is not None:

@@ -48,7 +48,7 @@ class LoaderView:
             return cls((), {}, torch_first=torch_first)
         dirs = tuple(d.rstrip("/") for d in host.env.get("LD_LIBRARY_PATH", "").split(":") if d)
         links = {(x.consumer, x.needs): x for x in host.loader or ()}
-        complete = host.libraries is not None and bool(getattr(host, "libraries_complete", True))
+        complete = host.libraries is not None and host.libraries_complete
         return cls(dirs, links, complete, torch_first)
 
     def order(self, providers: Iterable[Provide], need: LibraryNeed,

@@ -305,7 +305,7 @@ def onnxruntime_gpu_candidate(version: str, context: Context) -> Candidate:
     return candidate("onnxruntime-gpu", version, [Provide("pkg:onnxruntime-gpu", version)], [require], src)
 
 
-def nvidia_library_candidate(dist: str, version: str) -> Candidate | None:
+def nvidia_library_candidate(dist: str, version: str | None) -> Candidate | None:
     """nvidia-cudnn-cu12 9.1.0.70, nvidia-cublas-cu12 12.4.5.8, nvidia-cublas 13.0.0.19 (CUDA 13 naming).
 
     cuDNN's soname major is its own version's major; the CUDA libraries' is the CUDA major, which
@@ -316,12 +316,13 @@ def nvidia_library_candidate(dist: str, version: str) -> Candidate | None:
         if dist != stem and not dist.startswith(f"{stem}-cu"):
             continue
         suffix = dist.removeprefix(stem).removeprefix("-cu")
-        cuda_major = suffix or version.split(".")[0]
-        major = version.split(".")[0] if lib == "cudnn" else cuda_major
+        released = (version or "").split(".")[0]  # a version of None: the major may still be in the name
+        cuda_major = suffix or released
+        major = released if lib == "cudnn" else cuda_major
         if not (major.isdigit() and cuda_major.isdigit()):
             return None  # not a layout we know: its library stays unknown
-        return candidate(dist, version, [pip_library(lib, version, int(major), int(cuda_major), dist)], [],
-                         f"{dist} wheel layout")
+        return candidate(dist, version or "(version unknown)",
+                         [pip_library(lib, version, int(major), int(cuda_major), dist)], [], f"{dist} wheel layout")
     return None
 
 
@@ -339,22 +340,56 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
-def installed_candidates(host: Host, runtime: Runtime) -> list[Candidate]:
-    """Candidates for every package the host has installed (the doctor direction)."""
+# The matrix whose rows are each package's releases, for a package installed with an unknown version.
+RELEASES = {"ctranslate2": "ctranslate2", "faster-whisper": "faster_whisper", "pyannote-audio": "pyannote_audio",
+            "whisperx": "whisperx", "torchcodec": "torchcodec", "torchaudio": "torchaudio"}
+
+
+def release_versions(dist: str) -> list[str]:
+    """Every release the matrices know for a package (torch: every build, as version+variant)."""
+    if dist == "torch":
+        return [f"{r['torch']}+{r['variant']}" for r in torch_rows()]
+    if dist == "torchvision":
+        return sorted({str(r["torchvision"]) for r in torch_rows() if r.get("torchvision")})
+    matrix = RELEASES.get(dist)
+    return [str(r["version"]) for r in matrices.load(matrix)] if matrix else []
+
+
+def installed_candidates(host: Host, runtime: Runtime) -> tuple[list[Candidate], dict[str, list[Candidate]]]:
+    """Candidates for every package the host has installed (the doctor direction).
+
+    A package installed with an unknown version is a placeholder (it provides itself, version None),
+    and the second value holds, per such package, one candidate for each release the matrices know:
+    doctor reports what holds for every one of them (an aarch64 ctranslate2 is CPU-only whatever the version).
+    """
     packages = host.packages or {}
     pip_lib_files = {lib.path for lib in host.libraries or () if lib.origin == "pip"}
     # torch's nvidia-* wheels are packages of their own; when the snapshot names none of them (a
     # hand-written one), torch from pip is taken to have brought the ones it pins.
     torch_brings_libs = not pip_lib_files and not any(d.startswith("nvidia-") for d in packages)
+    context = Context(host, runtime, torch_brings_libs)
     out: list[Candidate] = []
+    releases: dict[str, list[Candidate]] = {}
     for dist, version in sorted(packages.items()):
         dist = normalize(dist)
+        if version is None and dist.startswith("nvidia-") and not pip_lib_files:
+            lib = nvidia_library_candidate(dist, None)
+            if lib is not None:
+                out.append(lib)
+                continue
+        if version is None:
+            out.append(candidate(dist, "(version unknown)", [Provide(f"pkg:{dist}", None)], [],
+                                 "installed, version unknown"))
+            if dist in BUILDERS:
+                releases[dist] = [BUILDERS[dist](v, context) for v in release_versions(dist)] or \
+                    [BUILDERS[dist]("0", context)]  # no matrix: its rules need no version (onnxruntime-gpu)
+            continue
         if dist in BUILDERS:
-            out.append(BUILDERS[dist](version, Context(host, runtime, torch_brings_libs)))
+            out.append(BUILDERS[dist](version, context))
         elif dist.startswith("nvidia-") and not pip_lib_files:
             lib = nvidia_library_candidate(dist, version)
             if lib is not None:
                 out.append(lib)
         else:
             out.append(candidate(dist, version, [Provide(f"pkg:{dist}", split_local(version)[0])], []))
-    return out
+    return out, releases

@@ -88,10 +88,11 @@ def host_candidates(host: Host) -> list[Candidate]:
     if os_provides:
         out.append(candidate("host:os", host.os.distro or "", os_provides, [], fixed=True))
     if host.driver is not None:
-        provides = [Provide("driver", host.driver.version)]
-        if host.driver.cuda:
-            provides.append(Provide("cuda-driver", host.driver.cuda, {"driver": host.driver.version}))
-        out.append(candidate("host:driver", host.driver.version, provides, [], fixed=True))
+        # A driver of unknown version still provides cuda-driver (version None): rules needing the version
+        # are then not checked, while "is there a driver at all" is answered.
+        provides = [Provide("driver", host.driver.version),
+                    Provide("cuda-driver", host.driver.cuda, {"driver": host.driver.version or "unknown"})]
+        out.append(candidate("host:driver", host.driver.version or "", provides, [], fixed=True))
     for i, gpu in enumerate(host.gpus or ()):
         cc = gpu.compute_capability or gpu_cc(gpu.name)
         if cc:

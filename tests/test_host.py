@@ -30,7 +30,7 @@ def test_unknown_driver_differs_from_no_driver() -> None:
 
 @pytest.mark.parametrize(("patch", "field", "expected"), [
     ({"gpus": [{"name": "L4", "compute_capability": 89}]}, "gpus[0].compute_capability", "8.9"),
-    ({"driver": {"cuda": "12.4"}}, "driver.version", "driver version"),
+    ({"driver": {"version": "five-fifty", "cuda": "12.4"}}, "driver.version", "driver version"),
     ({"os": {"arch": "riscv64"}}, "os.arch", "x86_64 or aarch64"),
     ({"platform": "laptop"}, "platform", "colab"),
     ({"libraries": [{"name": "cudnn", "origin": "apt"}]}, "libraries[0].origin", "system or pip or conda"),
@@ -87,3 +87,16 @@ def test_fuzz_parse_host_raises_only_envsolve_errors(data: dict[str, Any]) -> No
     except EnvsolveError:
         return
     assert parse_host(host_to_json(host)) == host
+
+
+def test_partial_snapshots_are_accepted_and_round_trip() -> None:
+    """Bug reports say "installed" without versions: null means installed, version unknown."""
+    data = {"schema": "envsolve.host/1", "driver": {"version": None, "cuda": None},
+            "cuda_toolkits": [{"version": None, "path": "/usr/local/cuda"}],
+            "libraries": [{"name": "cudnn", "version": None, "soname": "libcudnn.so.9"}], "libraries_complete": False,
+            "packages": {"faster-whisper": None, "ctranslate2": "4.6.2"}}
+    host = parse_host(data)
+    assert host.has_driver and host.driver is not None and host.driver.version is None
+    assert host.packages == {"faster-whisper": None, "ctranslate2": "4.6.2"}
+    assert host.libraries is not None and host.libraries[0].major == 9 and not host.libraries_complete
+    assert parse_host(json.loads(json.dumps(host_to_json(host)))) == host
