@@ -233,6 +233,10 @@ class Runner:
         result.duration = audio.duration
         for warning in audio.warnings:
             progress.note(warning)
+        if self.model is None and options.diarize and options.diarization_file is None:
+            # torch before ctranslate2: once pyannote has imported torch, its libcublas/libcudnn are loaded and
+            # ctranslate2's dlopen of the same sonames gets those copies (matrices/workloads.toml, pipeline).
+            self._load_diarizer(path.name)
         if self.model is None:
             # Timed apart from the file's stages: a one-off cost must not inflate one file's RTF.
             progress.start(path.name, "load")

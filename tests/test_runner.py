@@ -213,3 +213,33 @@ def test_without_a_diarizer_the_run_says_how_to_enable_it(tmp_path: Path, monkey
     results, notes = run(tmp_path, [_talk(tmp_path)])
     assert results[0].status == "ok"
     assert any("--diarization FILE.rttm" in n and "envsolve[diarize]" in n for n in notes.notes)
+
+
+@pytest.mark.pipeline
+@needs_speech
+def test_torch_side_loads_before_whisper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With diarization on, the pyannote pipeline (torch) loads before the Whisper model (ctranslate2): one
+    process shares loaded libraries, so ctranslate2 then gets torch's libcublas/libcudnn. matrices/workloads.toml
+    (pipeline: torch_first) and doctor's model of this process rest on this order."""
+    order: list[str] = []
+    real = runner_module.load_model
+
+    class OrderedDiarizer:
+        pipeline_name, device = "ordered", "cpu"
+
+        def __init__(self, options: DiarizationOptions) -> None:
+            order.append("diarizer")
+
+        def __call__(self, audio: Any, sample_rate: int, *, progress: Any = None) -> DiarizationResult:
+            return DiarizationResult([], exclusive=None, pipeline=self.pipeline_name)
+
+    def whisper(options: AsrOptions) -> Any:
+        order.append("whisper")
+        return real(options)
+
+    monkeypatch.setattr(runner_module, "diarization_unavailable", lambda: None)
+    monkeypatch.setattr(runner_module, "Diarizer", OrderedDiarizer)
+    monkeypatch.setattr(runner_module, "load_model", whisper)
+    options = RunOptions(inputs=(str(_talk(tmp_path)),), asr=AsrOptions(device="cpu"), output_dir=tmp_path / "out")
+    results = list(Runner(options, Progress()).run())
+    assert [r.status for r in results] == ["ok"] and order == ["diarizer", "whisper"]
