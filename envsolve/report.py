@@ -57,8 +57,8 @@ def describe_host(host: Host) -> str:
 def render_plan(plan: Plan) -> str:
     """`envsolve plan`: packages, where each consumer finds its libraries, image, environment, decisions."""
     lines = [f"envsolve plan: {plan.request.workload} for {describe_host(plan.host)}",
-             f"Pathway {plan.pathway}, {'GPU (CUDA)' if plan.gpu else 'CPU'}, Python {plan.python}, "
-             f"compute type {plan.compute_type}", "", "Packages:"]
+             f"Pathway {plan.pathway}, {_devices(plan)}, Python {plan.python}, compute type {plan.compute_type}",
+             "", "Packages:"]
     lines += table([(p.requirement, p.index) for p in plan.pins])
     if plan.libraries:
         lines += ["", "Native libraries (where each consumer's loader finds them):"]
@@ -80,6 +80,13 @@ def render_plan(plan: Plan) -> str:
     if plan.notes:
         lines += ["", "Notes:"] + [f"  - {n}" for n in plan.notes]
     return "\n".join(lines)
+
+
+def _devices(plan: Plan) -> str:
+    """'GPU (CUDA)', 'CPU', or per component when they differ: 'ctranslate2 on CPU, torch on GPU'."""
+    if len(set(plan.devices.values())) > 1:
+        return ", ".join(f"{name} on {'GPU' if device == 'cuda' else 'CPU'}" for name, device in plan.devices.items())
+    return "GPU (CUDA)" if plan.gpu else "CPU"
 
 
 def shorten(text: str, limit: int = 160) -> str:

@@ -27,6 +27,11 @@ from envsolve.resolver.rulebook import SITE, _src
 SCHEMA = "envsolve.plan/1"
 PYPI = "https://pypi.org/simple"
 # Pipeline environment defaults: pyannote's telemetry is on by default; the hub's too.
+CT2_SOURCE_BUILD = (
+    "transcription runs on the CPU: PyPI's ctranslate2 wheels for {arch} are CPU-only. For a GPU ctranslate2 here, "
+    "build it from source with CUDA (https://opennmt.net/CTranslate2/installation.html#install-from-sources: "
+    "cmake -DWITH_CUDA=ON -DWITH_CUDNN=ON -DWITH_MKL=OFF -DOPENMP_RUNTIME=COMP .., make install, then pip install "
+    "the python/ wheel); nothing in this plan is added for a GPU ctranslate2")
 PIPELINE_ENV = {"PYANNOTE_METRICS_ENABLED": "0", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
@@ -59,7 +64,7 @@ class Plan:
     host: Host
     request: Request
     pathway: str
-    gpu: bool
+    gpu: bool  # some component runs on the GPU
     python: str
     pins: list[Pin]
     libraries: list[dict[str, str]]
@@ -69,6 +74,7 @@ class Plan:
     decisions: list[Decision]
     warnings: list[Finding]
     notes: list[str]
+    devices: dict[str, str] = field(default_factory=dict)  # component (ctranslate2, torch) -> cuda or cpu
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +82,7 @@ class Plan:
             "workload": self.request.workload,
             "pathway": self.pathway,
             "device": "cuda" if self.gpu else "cpu",
+            "devices": self.devices,
             "python": self.python,
             "packages": [{"name": p.name, "version": p.version, "requirement": p.requirement,
                           "index": p.index, "exact": p.exact, "why": p.why, "source": p.source}
@@ -161,7 +168,8 @@ def _assemble(solution: Solution) -> Plan:
         decisions.append(Decision(wheel.name, wheel.version, "pathway-b-library",
                                   "ctranslate2's CUDA library, from pip", wheel.source))
     pins += _hub_pin(solution)
-    gpu = solution.runtime.gpu
+    devices = component_devices(solution)
+    gpu = "cuda" in devices.values()
     python = solution.python
     env = dict(PIPELINE_ENV)
     if solution.env.get("LD_LIBRARY_PATH"):
@@ -172,11 +180,13 @@ def _assemble(solution: Solution) -> Plan:
                          "(its libraries, glibc and NVIDIA_REQUIRE_CUDA were checked)") if chosen_image \
         else base_image(solution)
     notes = list(solution.notes) + ([image_note] if image_note else [])
+    if solution.runtime.gpu and devices.get("ctranslate2") == "cpu":
+        notes.insert(0, CT2_SOURCE_BUILD.format(arch=solution.host.os.arch or "this architecture"))
     if SITE in env.get("LD_LIBRARY_PATH", ""):
         notes.append(f"{SITE} is the environment's site-packages folder: "
                      "python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])'")
     return Plan(
-        host=solution.host, request=solution.request, pathway=solution.pathway, gpu=gpu,
+        host=solution.host, request=solution.request, pathway=solution.pathway, gpu=gpu, devices=devices,
         python=python, pins=pins, libraries=libraries, base_image=image, env=env,
         compute_type=default_compute_type(solution), decisions=decisions,
         warnings=[f for f in solution.result.findings if f.severity == "warning"], notes=notes)
@@ -244,6 +254,21 @@ def _library_sources(solution: Solution) -> list[dict[str, str]]:
     return rows
 
 
+def component_devices(solution: Solution) -> dict[str, str]:
+    """Where each component runs: ctranslate2 (transcription) and torch (diarization, alignment).
+
+    On a GPU target a component runs on the CPU when its build has no CUDA for this machine: PyPI's
+    aarch64 ctranslate2 wheels (a GH200) are CPU-only, while torch's aarch64 CUDA wheels are not.
+    """
+    devices: dict[str, str] = {}
+    ct2, torch = solution.choices.get("ctranslate2"), solution.choices.get("torch")
+    if ct2 and ct2.row:
+        devices["ctranslate2"] = "cuda" if solution.runtime.gpu and runs_on_gpu(ct2.row, solution.host) else "cpu"
+    if torch and torch.row:
+        devices["torch"] = "cuda" if solution.runtime.gpu and torch.row.get("variant") != "cpu" else "cpu"
+    return devices
+
+
 def default_compute_type(solution: Solution) -> str:
     """float16 on GPUs with tensor cores, int8_float32 on Pascal 6.1, float32 below; int8 on CPU."""
     ct2 = solution.choices.get("ctranslate2")
@@ -266,16 +291,20 @@ def default_compute_type(solution: Solution) -> str:
 
 def base_image(solution: Solution) -> tuple[str, str]:
     """A Docker base image to suggest for a host plan: the newest one the planner's image variable would
-    accept (same rows and rules as --target image), for this driver, CUDA major and pathway."""
+    accept (same rows and rules as --target image), for this driver, CUDA major and pathway. A stack with
+    no component on the GPU gets the CPU image."""
     host = solution.host
     driver = host.driver.cuda if host.driver and host.driver.cuda else None
-    rows = image_rows(solution.runtime.gpu, solution.pathway, solution.python)
-    if not solution.runtime.gpu:
+    devices = component_devices(solution)
+    gpu = "cuda" in devices.values()
+    rows = image_rows(gpu, solution.pathway, solution.python)
+    if not gpu:
         return (rows[0][0], "CPU image: Debian bookworm (glibc 2.36 < 2.41)") if rows else ("", "")
-    torch, ct2 = solution.choices.get("torch"), solution.choices.get("ctranslate2")
-    cuda_major = next((int(c.row["cuda_major"]) for c in (torch, ct2) if c and c.row and c.row.get("cuda_major")),
-                      None)
-    cudnn_major = int(ct2.row.get("cudnn_major") or 0) if ct2 and ct2.row else 0
+    on_gpu = [solution.choices.get(name) for name, device in devices.items() if device == "cuda"]
+    cuda_major = next((int(c.row["cuda_major"]) for c in on_gpu if c and c.row and c.row.get("cuda_major")), None)
+    ct2 = solution.choices.get("ctranslate2")
+    cudnn_major = int(ct2.row.get("cudnn_major") or 0) if ct2 and ct2.row and devices.get("ctranslate2") == "cuda" \
+        else 0
     for tag, row in rows:
         required = str(row.get("require_cuda", "")).removeprefix("cuda>=")
         if driver and required and Version(required) > Version(driver):

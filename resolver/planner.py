@@ -24,6 +24,7 @@ from envsolve.resolver.host import Host
 from envsolve.resolver.model import Candidate, Finding, Provide, Require
 from envsolve.resolver.packages import (
     BUILDERS,
+    runs_on_gpu,
     torch_candidate,
     torchaudio_candidate,
     torchvision_candidate,
@@ -365,6 +366,8 @@ class Planner:
         ct2 = chosen.get("ctranslate2")
         if self.pathway != "B" or not self.runtime.gpu or ct2 is None or ct2.row is None:
             return [], {}
+        if not runs_on_gpu(ct2.row, self.host):
+            return [], {}  # a CPU-only ctranslate2 (PyPI's aarch64 wheels) loads no CUDA library: add nothing
         if "torch" in self.variables and "torch" not in chosen:
             return [], {}
         torch = chosen.get("torch")

@@ -77,7 +77,7 @@ def _torch_row(plan: Plan) -> dict[str, Any]:
 PLAN_KEYS = {"pathway", "pins", "pin_prefix", "pins_present", "pins_absent", "decision_rules", "compute_type", "device",
              "base_image", "library_from", "env_contains", "no_env", "notes_contain", "index_for", "torch_variant",
              "torch_variant_in", "torch_cuda_major", "torch_below", "rejected_codes", "ctranslate2_cudnn_major",
-             "warning_codes", "same_local_label", "error"}
+             "warning_codes", "same_local_label", "error", "devices"}
 ERROR_KEYS = {"reference", "message_contains", "hint_contains", "exhausted", "cause_codes"}
 DOCTOR_KEYS = {"healthy", "codes", "absent", "complete", "notes_contain", "unknown_contains", "evidence_contains"}
 
@@ -101,6 +101,8 @@ def _check_plan(plan: Plan, expect: dict[str, Any]) -> None:
         assert plan.compute_type == expect["compute_type"], shown
     if "device" in expect:
         assert ("cuda" if plan.gpu else "cpu") == expect["device"]
+    if "devices" in expect:
+        assert plan.devices == expect["devices"], plan.devices
     if "base_image" in expect:
         assert plan.base_image == expect["base_image"]
     for want in expect.get("library_from", []):
