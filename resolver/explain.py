@@ -22,22 +22,36 @@ def _host_caused(finding: Finding) -> bool:
 
 
 def explain_failure(failure: Failure) -> tuple[str, str]:
-    """(explanation, numbered ways out) for a failed search."""
-    findings = failure.findings
-    host_causes = _distinct(f for f in findings if _host_caused(f))
-    conflicts = _distinct(f for f in findings if not _host_caused(f))
+    """(explanation, numbered ways out) for a failed search.
+
+    The causes that would change the outcome lead: those that rejected the variable that ran out (its
+    host causes, then its conflicts). What else the search met, on other packages' versions, comes last
+    and short, since changing it alone would not give a stack.
+    """
+    exhausted = failure.exhausted
+    primary = [f for r in failure.rejections if exhausted is None or r.variable == exhausted.variable
+               for f in r.findings]
+    secondary = [f for r in failure.rejections if exhausted is not None and r.variable != exhausted.variable
+                 for f in r.findings]
+    host_causes = _distinct(f for f in primary if _host_caused(f))
+    conflicts = _distinct(f for f in primary if not _host_caused(f))
+    seen = {(f.code, f.subject.split(" ")[0]) for f in host_causes + conflicts}
+    elsewhere = [f for f in _distinct(secondary) if (f.code, f.subject.split(" ")[0]) not in seen]
     lines = [f"No {failure.workload} stack fits this host under pathway {failure.pathway} "
              f"({'GPU' if failure.gpu else 'CPU'}, Python {failure.python}"
              f"{', ' + failure.arch if failure.arch else ''})."]
+    if exhausted is not None:
+        lines.append(describe_exhausted(exhausted))
     if host_causes:
         lines.append("Host causes:")
         lines += [f"  - [{f.code}] {f.subject}: {f.message}" for f in host_causes[:6]]
-    if failure.exhausted is not None:
-        lines.append(describe_exhausted(failure.exhausted))
     if conflicts:
         lines.append("The conflict is caused by:")
         lines += [f"  - [{f.code}] {f.subject}: {f.message}" for f in conflicts[:8]]
-    ways = ways_out(failure, host_causes, conflicts)
+    if elsewhere:
+        lines.append("Also met while searching (other packages' versions; not the blocker on their own):")
+        lines += [f"  - [{f.code}] {f.subject}: {f.message}" for f in elsewhere[:4]]
+    ways = ways_out(failure, host_causes, conflicts + elsewhere)
     hint = " ".join(f"({i}) {w}" for i, w in enumerate(ways, 1))
     return "\n".join(lines), hint
 
@@ -67,6 +81,9 @@ def ways_out(failure: Failure, host_causes: list[Finding], conflicts: list[Findi
         if way and way not in ways:
             ways.append(way)
 
+    if failure.kept_preinstalled and variable == "torch":
+        # Only the preinstalled build was allowed: the one option that changes the outcome goes first.
+        add(f"Pass --replace-preinstalled to let envsolve replace {failure.kept_preinstalled}'s torch family.")
     blocking = [f for f in conflicts + host_causes if variable and f.subject.split(" ")[0] == variable]
     for finding in blocking:
         add(finding.fix)
@@ -77,7 +94,7 @@ def ways_out(failure: Failure, host_causes: list[Finding], conflicts: list[Findi
     for name, spec in failure.constraints.items():
         add(f"Drop or widen the constraint {name}{spec}.")
     if failure.kept_preinstalled:
-        add("Pass --replace-preinstalled to let envsolve replace the platform's torch family.")
+        add(f"Pass --replace-preinstalled to let envsolve replace {failure.kept_preinstalled}'s torch family.")
     for finding in host_causes + conflicts:
         if finding.code != "python-unsupported":
             add(finding.fix)

@@ -7,7 +7,7 @@ pathway `auto`: B (self-contained pip wheels) when it works, else A (the host's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -99,7 +99,30 @@ class Plan:
 
 
 def make_plan(host: Host, request: Request) -> Plan:
-    """Plan for one host and request; pathway auto tries B, then A."""
+    """Plan for one host and request; pathway auto tries B, then A.
+
+    On Colab and Kaggle the preinstalled torch family is kept when a stack fits around it; when none
+    does, the plan replaces it and says so first (the refusal would only say to pass --replace-preinstalled).
+    """
+    try:
+        return _plan_pathway(host, request)
+    except NoSolution as kept:
+        if not kept.failure.kept_preinstalled:
+            raise
+        replacing = replace(request, replace_preinstalled=True)
+        plan = _plan_pathway(host, replacing)  # its own refusal, if any, names the causes that remain
+        torch = host.package("torch")
+        plan.notes.insert(0, f"the {kept.failure.kept_preinstalled} platform's preinstalled torch {torch} cannot "
+                          f"serve this workload ({kept.failure.summary().rstrip('.')}), so this plan replaces the "
+                          "torch family: installing it replaces the preinstalled one (restart the runtime after)")
+        for decision in plan.decisions:
+            if decision.subject == "torch":
+                decision.rule, decision.why = "replace-preinstalled", (
+                    f"the preinstalled torch {torch} fits no {request.workload} stack")
+        return plan
+
+
+def _plan_pathway(host: Host, request: Request) -> Plan:
     if request.pathway != "auto":
         _require_known_libraries(host, request, request.pathway)
         return _assemble(Planner(host, request, request.pathway).solve())

@@ -82,12 +82,16 @@ def test_following_the_constraint_hint_works() -> None:
     assert any(p["name"] == "ctranslate2" and p["version"].startswith("4.4") for p in plan["packages"])
 
 
-def test_following_the_preinstalled_hint_works() -> None:
-    """Colab's kept torch forbids pyannote 4; the error says --replace-preinstalled, and that works."""
+def test_a_preinstalled_torch_that_cannot_serve_is_replaced_and_said_first() -> None:
+    """Colab's kept torch 2.5.1 forbids pyannote 4: the plan replaces the family and its first note says so;
+    it is the plan --replace-preinstalled gives."""
     host = str(HOSTS / "colab-l4.json")
-    result = run("plan", "--host", host, "-c", "pyannote.audio>=4", check_exit=1)
-    assert "--replace-preinstalled" in result.stderr
-    run("plan", "--host", host, "-c", "pyannote.audio>=4", "--replace-preinstalled", check_exit=0)
+    auto = json.loads(run("plan", "--host", host, "-c", "pyannote.audio>=4", "--json", check_exit=0).stdout)
+    assert "cannot serve this workload" in auto["notes"][0] and "replaces the torch family" in auto["notes"][0]
+    assert next(d for d in auto["decisions"] if d["subject"] == "torch")["rule"] == "replace-preinstalled"
+    asked = json.loads(run("plan", "--host", host, "-c", "pyannote.audio>=4", "--replace-preinstalled", "--json",
+                           check_exit=0).stdout)
+    assert [p["requirement"] for p in auto["packages"]] == [p["requirement"] for p in asked["packages"]]
 
 
 def test_doctor_exit_codes() -> None:
