@@ -51,7 +51,7 @@ def test_a_failure_built_by_hand_is_explained_in_layers() -> None:
     assert lines[-1].startswith("  - [package-conflict] torch 2.5.1")
     assert hint.startswith("(1) fix cudnn-missing")  # what blocks the exhausted variable comes first
     assert "Drop or widen the constraint ctranslate2==4.4.0." in hint
-    assert "--replace-preinstalled" in hint and "--pathway A" in hint and hint.count(") ") <= 7
+    assert "--replace-preinstalled" in hint and "--pathway A" in hint and "(8)" not in hint
     assert failure.summary() == "Every ctranslate2 tried fails (1 versions: 4.4.0)."
 
 
