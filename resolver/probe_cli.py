@@ -68,7 +68,7 @@ def _table(rows: Iterable[Iterable[str]]) -> list[str]:
 
 def render_probe(result: Any) -> str:
     """The readable report of a Probe."""
-    from envsolve.resolver.installed import watched
+    from envsolve.resolver.probe.installed import watched
     from envsolve.resolver.report import describe_host, driver_text
 
     host = result.host

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envsolve.errors import EnvsolveError
-from envsolve.resolver.elf import EM_386, EM_X86_64, ET_DYN, ET_EXEC, ElfError, ElfFile, is_soname_like, soname_of
+from envsolve.resolver.probe.elf import EM_386, EM_X86_64, ET_DYN, ET_EXEC, ElfError, ElfFile, is_soname_like, soname_of
 
 from fixtures_elf import HAVE_GCC, consumer, fake_lib, gcc_shared, set_flags_1, synth_elf
 

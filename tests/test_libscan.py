@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envsolve.resolver.ldcache import LdCache, parse_ldconfig_p
-from envsolve.resolver.libscan import (
+from envsolve.resolver.probe.compose import consumer_links, dlopen_names
+from envsolve.resolver.probe.ldcache import LdCache, parse_ldconfig_p
+from envsolve.resolver.probe.libscan import (
     classify,
     origin_of,
     parse_cuda_version_json,
@@ -20,7 +21,6 @@ from envsolve.resolver.libscan import (
     parse_cudnn_version_h,
     scan_libraries,
 )
-from envsolve.resolver.probe import consumer_links, dlopen_names
 from tests.fixtures_elf import HAVE_GCC, consumer, fake_lib, probe_real_loader
 
 DATA = Path(__file__).parent / "data" / "probe"

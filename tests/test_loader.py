@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from envsolve.resolver.elf import ElfFile
-from envsolve.resolver.ldcache import LdCache, read_ld_so_cache
-from envsolve.resolver.loader import Resolution, loader_links, resolve, split_search_path
+from envsolve.resolver.probe.elf import ElfFile
+from envsolve.resolver.probe.ldcache import LdCache, read_ld_so_cache
+from envsolve.resolver.probe.loader import Resolution, loader_links, resolve, split_search_path
 
 from fixtures_elf import (
     HAVE_GCC,

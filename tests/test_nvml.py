@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from envsolve.resolver.host import GPU, Driver
-from envsolve.resolver.nvml import (
+from envsolve.resolver.probe.nvml import (
     cuda_from_int,
     gpu_passthrough_note,
     parse_gpu_information,
@@ -19,7 +19,7 @@ from envsolve.resolver.nvml import (
     probe_driver,
     read_nvml,
 )
-from envsolve.resolver.platforms import ContainerMarkers
+from envsolve.resolver.probe.platforms import ContainerMarkers
 
 DATA = Path(__file__).parent / "data" / "probe"
 
@@ -154,6 +154,6 @@ def test_fuzz_nvml_record(record: dict[str, object]) -> None:
 
 
 def test_no_uuid_calls_in_source() -> None:
-    source = (Path(__file__).parent.parent / "resolver" / "nvml.py").read_text()
+    source = (Path(__file__).parent.parent / "resolver" / "probe" / "nvml.py").read_text()
     assert "GetUUID" not in source and "GetSerial" not in source
     assert os.path.exists(DATA)

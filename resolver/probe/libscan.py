@@ -17,11 +17,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from envsolve.resolver.elf import soname_of
 from envsolve.resolver.host import Library, Toolkit
-from envsolve.resolver.ldcache import LdCache
-from envsolve.resolver.loader import DEFAULT_DIRS, split_search_path
-from envsolve.resolver.platforms import read_text
+from envsolve.resolver.probe.elf import soname_of
+from envsolve.resolver.probe.ldcache import LdCache
+from envsolve.resolver.probe.loader import DEFAULT_DIRS, split_search_path
+from envsolve.resolver.probe.platforms import read_text
 
 __all__ = [
     "LibraryFile",

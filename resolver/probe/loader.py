@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from envsolve.resolver.elf import ET_DYN, ET_EXEC, ElfError, ElfFile, read_header
 from envsolve.resolver.host import LoaderLink
-from envsolve.resolver.ldcache import LdCache, cache_flags_for
+from envsolve.resolver.probe.elf import ET_DYN, ET_EXEC, ElfError, ElfFile, read_header
+from envsolve.resolver.probe.ldcache import LdCache, cache_flags_for
 
 __all__ = ["CUDA_PREFIXES", "DEFAULT_DIRS", "Resolution", "loader_links", "resolve", "split_search_path"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from envsolve.resolver.host import GPU, Driver
-from envsolve.resolver.platforms import ContainerMarkers, container_markers, read_text
+from envsolve.resolver.probe.platforms import ContainerMarkers, container_markers, read_text
 
 __all__ = [
     "DRIVER_FILES",

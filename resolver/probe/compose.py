@@ -24,12 +24,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from envsolve.resolver import installed as _installed
-from envsolve.resolver import libscan, nvml, platforms
-from envsolve.resolver.elf import ElfError, ElfFile, is_soname_like
 from envsolve.resolver.host import KEPT_ENV, Host, Library, LoaderLink, OSInfo
-from envsolve.resolver.ldcache import LdCache, read_ld_so_cache
-from envsolve.resolver.loader import CUDA_PREFIXES, DEFAULT_DIRS, resolve, split_search_path
+from envsolve.resolver.probe import installed as _installed
+from envsolve.resolver.probe import libscan, nvml, platforms
+from envsolve.resolver.probe.elf import ElfError, ElfFile, is_soname_like
+from envsolve.resolver.probe.ldcache import LdCache, read_ld_so_cache
+from envsolve.resolver.probe.loader import CUDA_PREFIXES, DEFAULT_DIRS, resolve, split_search_path
 
 __all__ = ["Probe", "collect", "consumer_links", "dlopen_names", "probe", "probe_host", "scrub_home"]
 
