@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import mmap
 import os
 import platform as _platform
 import re
@@ -27,17 +26,13 @@ from typing import Any, TypeVar
 from envsolve.resolver.host import KEPT_ENV, Host, Library, LoaderLink, OSInfo
 from envsolve.resolver.probe import installed as _installed
 from envsolve.resolver.probe import libscan, nvml, platforms
-from envsolve.resolver.probe.elf import ElfError, ElfFile, is_soname_like
+from envsolve.resolver.probe.elf import ElfError
 from envsolve.resolver.probe.ldcache import LdCache, read_ld_so_cache
-from envsolve.resolver.probe.loader import CUDA_PREFIXES, DEFAULT_DIRS, resolve, split_search_path
+from envsolve.resolver.probe.loader import DEFAULT_DIRS, DLOPEN_SCAN_LIMIT, consumer_links, split_search_path
 
-__all__ = ["Probe", "collect", "consumer_links", "dlopen_names", "probe", "probe_host", "scrub_home"]
+__all__ = ["Probe", "collect", "probe", "probe_host", "scrub_home"]
 
 T = TypeVar("T")
-# Sonames whose resolution is recorded; libtorch* is followed (for torchcodec) but not reported.
-REPORTED_PREFIXES = tuple(p for p in CUDA_PREFIXES if p != "libtorch")
-MAX_SEARCHED = 40  # files tried kept per link; a 10,000-entry LD_LIBRARY_PATH must not bloat snapshots
-DLOPEN_SCAN_LIMIT = 1 << 30  # bytes of a consumer scanned for the sonames it dlopens
 AARCH64_DIRS = ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
 _UUIDISH = re.compile(r"GPU-[0-9a-fA-F-]{8,}|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                       r"[0-9a-fA-F]{12}\b")
@@ -216,82 +211,6 @@ def _is_dir(path: str) -> bool:
         return os.path.isdir(path)
     except (OSError, ValueError):
         return False
-
-
-def consumer_links(
-    path: str,
-    name: str,
-    *,
-    env_ld_library_path: str | None,
-    ld_cache: LdCache,
-    loaded: Sequence[str] = (),
-    loader_chain: Sequence[str] = (),
-    default_dirs: Sequence[str] = DEFAULT_DIRS,
-    scan_limit: int = DLOPEN_SCAN_LIMIT,
-) -> tuple[list[LoaderLink], list[str]]:
-    """What `path` needs (DT_NEEDED) and dlopens (sonames in its first `scan_limit` bytes), each
-    resolved with loader.resolve, as loader.loader_links does but with the fast scan of
-    dlopen_names; plus every path it brings in. torch links its CUDA libraries (it dlopens only
-    the driver's), so the probe passes scan_limit=0 for it."""
-    with ElfFile.open(path) as elf:
-        needed = elf.needed
-    strings = dlopen_names(path, scan_limit) if scan_limit > 0 else ()
-    links: list[LoaderLink] = []
-    now_loaded = list(loaded)
-
-    def run(soname: str, already: Sequence[str]) -> Any:
-        return resolve(path, soname, env_ld_library_path=env_ld_library_path, ld_cache=ld_cache,
-                       default_dirs=default_dirs, loaded=already, loader_chain=loader_chain)
-
-    for soname in needed:
-        res = run(soname, loaded)
-        if res.resolved:
-            now_loaded.append(res.resolved)
-        if soname.startswith(REPORTED_PREFIXES):
-            links.append(_link(name, res, "needed"))
-    for soname in strings:
-        if soname in needed or soname == os.path.basename(path) or not soname.startswith(REPORTED_PREFIXES):
-            continue
-        links.append(_link(name, run(soname, now_loaded), "dlopen"))
-    return links, now_loaded
-
-
-_DLOPEN = re.compile(rb"lib(?:cu|nccl|nv|av|sw)[A-Za-z0-9_.+\-]{0,200}?\.so(?:\.[0-9]+)*")
-_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+-")
-
-
-def dlopen_names(path: str, limit: int = DLOPEN_SCAN_LIMIT) -> tuple[str, ...]:
-    """CUDA/cuDNN/FFmpeg sonames written anywhere in the first `limit` bytes of `path`, in order.
-
-    elf.dlopen_strings tokenises all read-only data in Python (1 s for ctranslate2's 80 MB
-    library, 20 s for torch's); one C-level regex over a memory map finds the same names in 60 ms.
-    """
-    found: dict[str, None] = {}
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                return ()
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                for match in _DLOPEN.finditer(m, 0, min(size, limit)):
-                    start, end = match.span()
-                    if (start and m[start - 1] in _NAME_BYTES) or (end < size and m[end] in _NAME_BYTES):
-                        continue
-                    name = match.group().decode("ascii")
-                    if name.startswith(REPORTED_PREFIXES) and is_soname_like(name):
-                        found.setdefault(name)
-    except (OSError, ValueError):
-        return ()
-    return tuple(found)
-
-
-def _link(name: str, res: Any, how: str) -> LoaderLink:
-    searched = tuple(res.searched)
-    if len(searched) > MAX_SEARCHED:
-        searched = (*searched[: MAX_SEARCHED - 1], f"... {len(searched) - MAX_SEARCHED + 1} more files tried",
-                    searched[-1])
-    via = res.via if res.resolved else (f"error: {res.error}" if res.error else None)
-    return LoaderLink(name, res.soname, res.resolved, via, how, searched)
 
 
 def _simulate(consumers: Sequence[_installed.Consumer], env: Mapping[str, str], cache: LdCache,
