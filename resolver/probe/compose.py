@@ -5,8 +5,9 @@ kernel module's files), the ld.so cache, installed distributions (metadata only)
 directories (libscan), the loader simulation for each native consumer, and `ffmpeg -version`.
 Each source is guarded: one that fails leaves its facts unknown and says why in `Host.notes`.
 
-Privacy: only the variables in host.KEPT_ENV are kept, the home directory is written "~", and
-nothing reads GPU UUIDs or serial numbers. The result is cached per process.
+Privacy: only the variables in host.KEPT_ENV are kept, the home directory is written "~", nothing
+reads GPU UUIDs or serial numbers, and a UUID in a note (an NVML error) is redacted. The result is
+cached per process.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ __all__ = ["Probe", "collect", "probe", "probe_host", "scrub_home"]
 
 T = TypeVar("T")
 AARCH64_DIRS = ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
-_UUIDISH = re.compile(r"GPU-[0-9a-fA-F-]{8,}|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                      r"[0-9a-fA-F]{12}\b")
 
 
 @dataclass
@@ -151,7 +150,7 @@ def collect(
         env={k: env[k] for k in KEPT_ENV if k in env},
         loader=links,
         ffmpeg=ffmpeg,
-        notes=tuple(_UUIDISH.sub("<redacted>", n) for n in notes),
+        notes=tuple(nvml.redact_uuids(n) for n in notes),
     )
     home = home if home is not None else os.path.expanduser("~")
     return Probe(scrub_home(host, home), scrub_home(torch, home) if torch else None, timings)
@@ -202,15 +201,8 @@ def _pruned_llp(value: str | None) -> str | None:
     anyway (ENOENT), so resolution is the same, and a 10,000-entry path stays cheap."""
     if not value:
         return value
-    kept = [d for d in split_search_path(value, ":;") if not d.startswith("/") or _is_dir(d)]
+    kept = [d for d in split_search_path(value, ":;") if not d.startswith("/") or os.path.isdir(d)]
     return ":".join(kept)
-
-
-def _is_dir(path: str) -> bool:
-    try:
-        return os.path.isdir(path)
-    except (OSError, ValueError):
-        return False
 
 
 def _simulate(consumers: Sequence[_installed.Consumer], env: Mapping[str, str], cache: LdCache,

@@ -317,7 +317,7 @@ def scan_libraries(
         if directory in seen_dirs or len(seen_dirs) >= MAX_DIRS:
             continue
         seen_dirs.add(directory)
-        if not _is_dir(directory):
+        if not os.path.isdir(directory):
             continue
         scan.dirs.append(directory)
         toolkit_path = toolkit_lib_dirs.get(directory) or toolkit_real.get(os.path.realpath(directory))
@@ -325,10 +325,3 @@ def scan_libraries(
         _scan_dir(directory, origin_of(directory, site_dirs, prefixes), scan, seen_files, owners, components,
                   source)
     return scan
-
-
-def _is_dir(path: str) -> bool:
-    try:
-        return os.path.isdir(path)
-    except (OSError, ValueError):
-        return False
