@@ -62,17 +62,9 @@ def probe() -> Probe:
     return collect()
 
 
-def collect(
-    env: Mapping[str, str] | None = None,
-    *,
-    root: str = "/",
-    site_dirs: Sequence[str] | None = None,
-    python: str | None = None,
-    home: str | None = None,
-    ld_cache: LdCache | None = None,
-    loader: bool = True,
-) -> Probe:
-    """Probe now, without the cache. Arguments replace the live sources, for tests."""
+def collect(env: Mapping[str, str] | None = None, *, home: str | None = None, loader: bool = True) -> Probe:
+    """Probe now, without the cache. `env` and `home` replace os.environ and the home directory (for
+    tests); `loader=False` skips the loader simulation."""
     env = dict(os.environ if env is None else env)
     notes: list[str] = []
     timings: dict[str, float] = {}
@@ -88,16 +80,16 @@ def collect(
             timings[name] = time.perf_counter() - start
 
     arch = platforms.arch()
-    distro = guarded("os", lambda: platforms.parse_os_release(
-        platforms.read_text(os.path.join(root, "etc/os-release"), 8192) or ""), None)
+    distro = guarded("os", lambda: platforms.parse_os_release(platforms.read_text("/etc/os-release", 8192) or ""),
+                     None)
     os_info = OSInfo(system=_platform.system(), arch=arch, glibc=platforms.glibc_version(), distro=distro)
-    platform = guarded("platform", lambda: platforms.detect_platform(env, root), None)
+    platform = guarded("platform", lambda: platforms.detect_platform(env), None)
 
-    drv = guarded("driver", lambda: nvml.probe_driver(env, root), None)
+    drv = guarded("driver", lambda: nvml.probe_driver(env), None)
     if drv is not None:
         notes.extend(drv.notes)
 
-    cache = ld_cache if ld_cache is not None else guarded("ld.so cache", read_ld_so_cache, LdCache())
+    cache = guarded("ld.so cache", read_ld_so_cache, LdCache())
     if cache.reason:
         notes.append(f"ld.so cache: {cache.reason}")
 
@@ -116,11 +108,11 @@ def collect(
                          f"label, its {name}/version.py does")
         inst.packages.update(labelled)
 
-    sites = list(site_dirs) if site_dirs is not None else _site_dirs()
+    sites = _site_dirs()
     conda = _conda_prefixes(env)
     scan = guarded("libraries", lambda: libscan.scan_libraries(
         env=env, ld_cache=cache, site_dirs=sites, conda_prefixes=conda, owners=owners,
-        default_dirs=_default_dirs(arch) + libscan.EXTRA_DIRS, root=root), None)
+        default_dirs=_default_dirs(arch) + libscan.EXTRA_DIRS), None)
     libraries: tuple[Library, ...] | None = None
     if scan is not None:
         notes.extend(scan.notes[:20])
@@ -128,7 +120,7 @@ def collect(
 
     links: tuple[LoaderLink, ...] | None = None
     if inst is not None and loader:
-        exe = os.path.realpath(python or sys.executable)
+        exe = os.path.realpath(sys.executable)
         consumers: list[_installed.Consumer] = guarded("consumers", lambda: _installed.native_consumers(inst, exe), [])
         links = guarded("loader", lambda: _simulate(consumers, env, cache, arch, notes), None)
         if links is not None and libraries is not None:

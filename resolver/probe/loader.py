@@ -57,6 +57,8 @@ REPORTED_PREFIXES = (
 )  # fmt: skip
 MAX_SEARCHED = 40  # files tried kept per link; a 10,000-entry LD_LIBRARY_PATH must not bloat snapshots
 DLOPEN_SCAN_LIMIT = 1 << 30  # bytes of a consumer scanned for the sonames it dlopens
+# What $LIB and $PLATFORM expand to: Debian's multiarch values for x86_64.
+_LIB, _PLATFORM = "lib/x86_64-linux-gnu", "x86_64"
 _DST = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
 # Errors after which glibc's open_path moves on to the next directory (dl-load.c: ENOENT, EACCES;
 # ENOTDIR when a path element is a file; ELOOP for a symlink loop behaves like ENOENT there too).
@@ -72,7 +74,6 @@ class Resolution:
     via: str | None  # rpath, ld_library_path, runpath, ld.so.cache, default, already-loaded, path
     searched: tuple[str, ...] = ()
     error: str | None = None  # a fatal error the real loader would raise (e.g. invalid ELF header)
-    other_class: tuple[str, ...] = ()  # files with the right name but the wrong ELF class/machine
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,9 @@ def split_search_path(value: str, separators: str = ":") -> list[str]:
     return out
 
 
-def _expand(entry: str, origin: str | None, lib: str, platform: str) -> str | None:
+def _expand(entry: str, origin: str | None) -> str | None:
     """Substitute $ORIGIN/$LIB/$PLATFORM; None when $ORIGIN is unknown (glibc drops the entry)."""
-    values = {"ORIGIN": origin, "LIB": lib, "PLATFORM": platform}
+    values = {"ORIGIN": origin, "LIB": _LIB, "PLATFORM": _PLATFORM}
     names = [m.group(1) or m.group(2) for m in _DST.finditer(entry)]
     if any(values[n] is None for n in names):
         return None
@@ -124,7 +125,6 @@ class _Search:
         self.soname = soname
         self.target = target
         self.searched: list[str] = []
-        self.other: list[str] = []
         self.error: str | None = None
 
     def try_file(self, path: str) -> bool:
@@ -151,7 +151,6 @@ class _Search:
             self.error = f"{path}: cannot read file data: {e.strerror}"
             return False
         if header.elf_class != self.target.elf_class or header.machine != self.target.machine:
-            self.other.append(path)
             return False
         if header.data != self.target.data:
             self.error = f"{path}: ELF file data encoding not {'little' if self.target.data == 1 else 'big'}-endian"
@@ -171,7 +170,7 @@ class _Search:
         return None
 
     def result(self, resolved: str | None, via: str | None) -> Resolution:
-        return Resolution(self.soname, resolved, via, tuple(self.searched), self.error, tuple(self.other))
+        return Resolution(self.soname, resolved, via, tuple(self.searched), self.error)
 
 
 def resolve(
@@ -184,15 +183,11 @@ def resolve(
     loaded: Sequence[str] = (),
     loader_chain: Sequence[str] = (),
     cwd: str | None = None,
-    lib: str = "lib/x86_64-linux-gnu",
-    platform: str = "x86_64",
-    hwcaps: tuple[str, ...] = (),
 ) -> Resolution:
     """Where glibc would find `soname` when `consumer_path` asks for it (DT_NEEDED or dlopen).
 
     `loaded`: paths already in the process; `loader_chain`: the objects that loaded the consumer,
-    nearest first, ending with the executable (their DT_RPATH counts too); `lib`/`platform`: what
-    $LIB/$PLATFORM expand to (Debian multiarch values by default). Raises ElfError when the
+    nearest first, ending with the executable (their DT_RPATH counts too). Raises ElfError when the
     consumer itself cannot be read.
     """
     cwd = cwd if cwd is not None else os.getcwd()
@@ -203,7 +198,7 @@ def resolve(
     origin = _origin(consumer_path, cwd)
 
     if "/" in soname:
-        path = _expand(soname, origin, lib, platform)
+        path = _expand(soname, origin)
         if path is None:
             return search.result(None, None)
         path = path if path.startswith("/") else os.path.join(cwd, path)
@@ -216,7 +211,7 @@ def resolve(
 
     def dirs(value: str, owner: str | None, seps: str = ":") -> list[str]:
         owner_origin = _origin(owner, cwd) if owner is not None else None
-        out = [_expand(d, owner_origin, lib, platform) for d in split_search_path(value, seps)]
+        out = [_expand(d, owner_origin) for d in split_search_path(value, seps)]
         return [d for d in out if d is not None]
 
     if runpath is None:
@@ -242,7 +237,7 @@ def resolve(
     if nodeflib:
         return search.result(None, None)
 
-    entry = ld_cache.lookup(soname, cache_flags_for(target.elf_class, target.machine), hwcaps)
+    entry = ld_cache.lookup(soname, cache_flags_for(target.elf_class, target.machine))
     if entry is not None:
         # The loader still verifies the cached file; a wrong-class one falls through to the dirs.
         if search.try_file(entry.path):
