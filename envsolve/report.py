@@ -165,7 +165,7 @@ def render_code(code: str, entry: Mapping[str, Any]) -> str:
 
 def render_probe(result: Probe) -> str:
     """`envsolve probe`: what this host has, and what each native consumer's loader picks."""
-    from envsolve.resolver.installed import watched
+    from envsolve.resolver.probe.installed import watched
 
     host = result.host
     lines = [f"envsolve probe: {describe_host(host)}", ""]

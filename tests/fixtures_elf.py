@@ -25,7 +25,7 @@ _CONSUMER_SOURCE = r"""
 #include <dlfcn.h>
 #include <stddef.h>
 extern const char *which(void);
-/* The soname lives in .rodata, where envsolve's dlopen_strings looks for it. */
+/* The soname lives in .rodata, a string loader.dlopen_names finds. */
 static const char dlopen_name[] = "%s";
 const char *linked_which(void) { return which(); }
 int load_dlopen(void) { return dlopen(dlopen_name, RTLD_NOW) != NULL; }

@@ -1,13 +1,16 @@
-"""The ELF reader on real gcc-built objects, synthetic ones for other ABIs, and corrupt input."""
+"""The ELF reader on real gcc-built objects, synthetic ones for other ABIs, and corrupt input; the scan
+for the sonames a binary dlopens (loader.dlopen_names) on the same files."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import shutil
 import struct
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envsolve.errors import EnvsolveError
-from envsolve.resolver.elf import EM_386, EM_X86_64, ET_DYN, ET_EXEC, ElfError, ElfFile, is_soname_like, soname_of
+from envsolve.resolver.probe.elf import EM_386, EM_X86_64, ET_DYN, ET_EXEC, ElfError, ElfFile, is_soname_like, soname_of
+from envsolve.resolver.probe.loader import REPORTED_PREFIXES, dlopen_names
 
 from fixtures_elf import HAVE_GCC, consumer, fake_lib, gcc_shared, set_flags_1, synth_elf
 
@@ -55,7 +59,6 @@ def test_consumer_dynamic_entries(built: dict[str, Path]) -> None:
         assert elf.runpath == "$ORIGIN/../nvidia/cudnn/lib"
         assert elf.rpath is None
         assert elf.executable_stack is False
-        assert "libcublas.so.12" in elf.dlopen_strings()
     with ElfFile.open(built["rpath"]) as elf:
         assert elf.rpath == "/opt/a:$ORIGIN/b" and elf.runpath is None
 
@@ -95,26 +98,18 @@ def test_executable_has_interpreter() -> None:
         assert elf.interpreter and elf.interpreter.startswith("/lib")
 
 
-def test_libc_dlopen_strings_name_what_it_dlopens() -> None:
-    with ElfFile.open("/lib/x86_64-linux-gnu/libc.so.6") as elf:
-        assert "libgcc_s.so.1" in elf.dlopen_strings()
-
-
 @pytest.mark.parametrize("bits", [32, 64])
 @pytest.mark.parametrize("byteorder", ["little", "big"])
 def test_synthetic_all_classes_and_byte_orders(bits: int, byteorder: str) -> None:
     data = synth_elf(
         bits=bits, byteorder=byteorder, machine=22, needed=("libcudnn.so.9", "libc.so.6"), soname="libx.so.1",
-        rpath="/r", rodata=b"\0libcublas.so.12\0Could not load libcudnn_ops.so.9.1 now\0libfmt.so.%d\0", stack_flags=7,
+        rpath="/r", stack_flags=7,
     )  # fmt: skip
     elf = ElfFile(io.BytesIO(data))
     assert (elf.header.bits, elf.header.byteorder, elf.machine) == (bits, byteorder, 22)
     assert elf.needed == ("libcudnn.so.9", "libc.so.6")
     assert (elf.soname, elf.rpath, elf.runpath) == ("libx.so.1", "/r", None)
     assert elf.executable_stack is True
-    strings = elf.dlopen_strings()
-    assert "libcublas.so.12" in strings and "libcudnn_ops.so.9.1" in strings
-    assert not any("%" in s for s in strings)
 
 
 def test_missing_gnu_stack_is_unknown() -> None:
@@ -187,11 +182,8 @@ def test_every_truncation_of_a_real_object(built: dict[str, Path]) -> None:
 
 
 def _parse_or_elf_error(data: bytes) -> None:
-    try:
-        elf = ElfFile(io.BytesIO(data))
-        elf.dlopen_strings(limit=1 << 20)
-    except ElfError:
-        pass
+    with contextlib.suppress(ElfError):
+        ElfFile(io.BytesIO(data))
 
 
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
@@ -216,15 +208,53 @@ def test_fuzz_mutated_real_headers(mutations: list[tuple[int, int]]) -> None:
 
 
 def test_huge_sparse_file_is_bounded(tmp_path: Path) -> None:
-    """A 2 GB file whose read-only segment claims all of it: scanning stops at the limit."""
+    """A 2 GB file whose read-only segment claims all of it: parsing reads a few tables, the scan stops at
+    its limit."""
     path = tmp_path / "libhuge.so"
     size = 2 << 30
-    data = bytearray(synth_elf(rodata=b"\0libcudnn.so.9\0"))
+    data = bytearray(synth_elf(needed=("libcudnn.so.9",), rodata=b"\0libcublas.so.12\0"))
     struct.pack_into("<QQ", data, 64 + 32, size, size)  # PT_LOAD p_filesz, p_memsz
     with open(path, "wb") as f:
         f.write(data)
         f.truncate(size)
     start = time.perf_counter()
     with ElfFile.open(path) as elf:
-        assert "libcudnn.so.9" in elf.dlopen_strings(limit=64 << 20)
+        assert elf.needed == ("libcudnn.so.9",)
+    assert dlopen_names(str(path), 64 << 20) == ("libcudnn.so.9", "libcublas.so.12")
     assert time.perf_counter() - start < 10
+
+
+# ---------------------------------------------------------------- the sonames a binary dlopens
+
+
+@needs_gcc
+def test_dlopen_names_of_a_real_consumer(built: dict[str, Path]) -> None:
+    names = dlopen_names(str(built["runpath"]))
+    assert "libcublas.so.12" in names  # the name its code passes to dlopen (.rodata)
+    assert "libcudnn.so.9" in names  # its DT_NEEDED entry is a string too; consumer_links skips those
+    assert dlopen_names(str(built["runpath"]), 64) == ()  # the ELF header alone: the scan stops at the limit
+
+
+def test_dlopen_names_takes_whole_names_only(tmp_path: Path) -> None:
+    rodata = (b"\0libcublas.so.12\0Could not load libcudnn_ops.so.9.1 now\0libcudnn.so.%d\0xlibcufft.so.11\0"
+              b"libnccl.so.2x\0libfoo.so.1\0libcublas.so.12\0")
+    path = tmp_path / "libx.so"
+    path.write_bytes(synth_elf(rodata=rodata) + b"libavutil.so.59")  # a name that ends the file counts
+    assert dlopen_names(str(path)) == ("libcublas.so.12", "libcudnn_ops.so.9.1", "libavutil.so.59")
+
+
+def test_dlopen_names_of_unreadable_files(tmp_path: Path) -> None:
+    (tmp_path / "empty.so").write_bytes(b"")
+    for path in (tmp_path / "missing.so", tmp_path / "empty.so", tmp_path):
+        assert dlopen_names(str(path)) == ()
+
+
+@settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_fuzz_dlopen_names(data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(suffix=".so") as f:
+        f.write(b"\0libcudnn.so.9\0" + data)
+        f.flush()
+        names = dlopen_names(f.name)
+    assert names[0] == "libcudnn.so.9"
+    assert all(is_soname_like(n) and n.startswith(REPORTED_PREFIXES) for n in names)

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envsolve.resolver.installed import (
+from envsolve.resolver.probe.installed import (
     build_versions,
     native_consumers,
     parse_torch_pins,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envsolve.resolver.ldcache import (
+from envsolve.resolver.probe.ldcache import (
     CacheEntry,
     LdCache,
     cache_flags_for,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envsolve.resolver.ldcache import LdCache, parse_ldconfig_p
-from envsolve.resolver.libscan import (
+from envsolve.resolver.probe.ldcache import LdCache, parse_ldconfig_p
+from envsolve.resolver.probe.libscan import (
     classify,
     origin_of,
     parse_cuda_version_json,
@@ -20,8 +20,9 @@ from envsolve.resolver.libscan import (
     parse_cudnn_version_h,
     scan_libraries,
 )
-from envsolve.resolver.probe import consumer_links, dlopen_names
-from tests.fixtures_elf import HAVE_GCC, consumer, fake_lib, probe_real_loader
+from envsolve.resolver.probe.loader import consumer_links
+
+from fixtures_elf import HAVE_GCC, consumer, fake_lib, probe_real_loader
 
 DATA = Path(__file__).parent / "data" / "probe"
 needs_gcc = pytest.mark.skipif(not HAVE_GCC, reason="needs gcc to build shared objects")
@@ -192,13 +193,3 @@ def test_probe_links_match_the_real_loader(tmp_path: Path, use_llp: bool) -> Non
         assert by_name[soname].resolved == real.loaded(soname)
     assert real.tags["linked"] == ("cudnn9-llp" if use_llp else "cudnn9-pip")
     assert by_name["libcudnn.so.9"].via == ("ld_library_path" if use_llp else "runpath")
-
-
-@needs_gcc
-def test_dlopen_names(tmp_path: Path) -> None:
-    lib = consumer(tmp_path / "libc.so.fake", link_dir=tmp_path, needed="libdep.so.1",
-                   dlopen_name="libcudnn_ops_infer.so.8",
-                   extra=()) if (fake_lib(tmp_path / "libdep.so.1", "libdep.so.1", "dep") and True) else None
-    assert lib is not None
-    assert "libcudnn_ops_infer.so.8" in dlopen_names(str(lib))
-    assert dlopen_names(str(tmp_path / "missing.so")) == ()

@@ -2,7 +2,7 @@
 
 Each case builds real shared objects, asks `resolve` where a soname goes, then loads the consumer
 in a fresh Python with ctypes and compares with glibc's own link map (names as glibc recorded them)
-and its LD_DEBUG=libs trace.
+and its LD_DEBUG=libs trace. `consumer_links`, which the probe records, is checked the same way.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from envsolve.resolver.elf import ElfFile
-from envsolve.resolver.ldcache import LdCache, read_ld_so_cache
-from envsolve.resolver.loader import Resolution, loader_links, resolve, split_search_path
+from envsolve.resolver.probe.elf import ElfFile
+from envsolve.resolver.probe.ldcache import LdCache, read_ld_so_cache
+from envsolve.resolver.probe.loader import MAX_SEARCHED, Resolution, consumer_links, resolve, split_search_path
 
 from fixtures_elf import (
     HAVE_GCC,
@@ -284,20 +284,50 @@ def _is_subsequence(small: list[str], big: list[str]) -> bool:
     return all(any(x == y for y in it) for x in small)
 
 
-def test_loader_links_lists_needed_and_dlopen(tmp_path: Path, cache: LdCache) -> None:
+def test_consumer_links_record_needed_and_dlopen_sonames(tmp_path: Path, cache: LdCache) -> None:
     tree = build_tree(tmp_path)
     path = _runpath(tree)
-    links = loader_links(
-        str(path), env_ld_library_path=str(tree.llp), ld_cache=cache, prefixes=("libcudnn", "libcublas")
-    )
+    links, brought = consumer_links(str(path), "ctranslate2", env_ld_library_path=str(tree.llp), ld_cache=cache)
     by_name = {link.needs: link for link in links}
+    assert set(by_name) == {"libcudnn.so.9", "libcublas.so.12"}  # libc is resolved, and loaded, but not recorded
     assert by_name["libcudnn.so.9"].how == "needed"
     assert by_name["libcudnn.so.9"].via == "ld_library_path"
     assert by_name["libcudnn.so.9"].resolved == f"{tree.llp}/libcudnn.so.9"
     assert by_name["libcublas.so.12"].how == "dlopen"
     assert by_name["libcublas.so.12"].via == "runpath"
-    assert by_name["libc.so.6"].how == "needed"
-    assert all(link.consumer == str(path) for link in links)
+    assert all(link.consumer == "ctranslate2" for link in links)
+    real = probe_real_loader(path, ld_library_path=str(tree.llp), dlopen=True)
+    assert real.ok, real.error
+    for soname, link in by_name.items():
+        assert link.resolved == real.loaded(soname)
+    assert real.loaded("libc.so.6") in brought and by_name["libcudnn.so.9"].resolved in brought
+
+
+def test_consumer_links_keep_a_bounded_search_trail(tmp_path: Path, cache: LdCache) -> None:
+    tree = build_tree(tmp_path)
+    path = _runpath(tree)
+    llp = ":".join(f"{tmp_path}/missing{i}" for i in range(100)) + f":{tree.llp}"
+    links, _ = consumer_links(str(path), "ctranslate2", env_ld_library_path=llp, ld_cache=cache)
+    cudnn = next(link for link in links if link.needs == "libcudnn.so.9")
+    assert cudnn.resolved == f"{tree.llp}/libcudnn.so.9"
+    assert len(cudnn.searched) == MAX_SEARCHED + 1
+    assert cudnn.searched[: MAX_SEARCHED - 1] == tuple(f"{tmp_path}/missing{i}/libcudnn.so.9" for i in range(39))
+    assert cudnn.searched[MAX_SEARCHED - 1] == f"... {101 - MAX_SEARCHED + 1} more files tried"
+    assert cudnn.searched[-1] == cudnn.resolved
+
+
+def test_consumer_links_say_why_a_lookup_failed(tmp_path: Path, cache: LdCache) -> None:
+    tree = build_tree(tmp_path)
+    path = _runpath(tree)
+    script = tmp_path / "llptext"
+    script.mkdir()
+    (script / "libcudnn.so.9").write_text("/* GNU ld script */\nINPUT(libcudnn.so.9.1.0)\n" * 3)
+    links, _ = consumer_links(str(path), "ctranslate2", env_ld_library_path=str(script), ld_cache=cache)
+    cudnn = next(link for link in links if link.needs == "libcudnn.so.9")
+    assert cudnn.resolved is None
+    assert cudnn.via is not None and cudnn.via.startswith("error: ") and "invalid ELF header" in cudnn.via
+    real = probe_real_loader(path, ld_library_path=str(script))
+    assert not real.ok and "invalid ELF header" in (real.error or "")
 
 
 def test_resolution_of_a_path_name(tmp_path: Path, cache: LdCache) -> None:

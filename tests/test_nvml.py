@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from envsolve.resolver.host import GPU, Driver
-from envsolve.resolver.nvml import (
+from envsolve.resolver.probe.nvml import (
     cuda_from_int,
     gpu_passthrough_note,
     parse_gpu_information,
@@ -18,8 +18,9 @@ from envsolve.resolver.nvml import (
     parse_proc_driver_version,
     probe_driver,
     read_nvml,
+    redact_uuids,
 )
-from envsolve.resolver.platforms import ContainerMarkers
+from envsolve.resolver.probe.platforms import ContainerMarkers
 
 DATA = Path(__file__).parent / "data" / "probe"
 
@@ -65,6 +66,29 @@ def test_nvml_record_parses_and_drops_malformed_gpus() -> None:
     driver, gpus = parse_nvml_record(record)
     assert driver == Driver("550.54.15", "12.4")
     assert gpus == (GPU("NVIDIA L4", "8.9", 23034), GPU("Tesla T4", "7.5", None))
+
+
+UUID = "5b3ad6d4-8c6e-1f6a-2c1d-0123456789ab"
+
+
+@pytest.mark.parametrize(("text", "redacted"), [
+    (f"GPU-{UUID} has fallen off the bus", "<redacted> has fallen off the bus"),
+    (f"MIG-{UUID}", "MIG-<redacted>"),  # all of it: no tail of the UUID is left
+    (f"uuid={UUID.upper()};", "uuid=<redacted>;"),
+    (f"({UUID})", "(<redacted>)"),
+])
+def test_uuids_are_redacted_whole(text: str, redacted: str) -> None:
+    assert redact_uuids(text) == redacted
+
+
+@pytest.mark.parametrize("text", [
+    "driver 550.54.15, 00000000:00:03.0",  # versions and PCI bus ids
+    "git 3c9a2b1d0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b",
+    "build 20240101-1234-5678 of NVIDIA A100-SXM4-80GB",  # shaped like the start of a UUID only
+    f"{UUID}0",  # a longer run of hex is not a UUID
+])
+def test_what_is_not_a_uuid_is_kept(text: str) -> None:
+    assert redact_uuids(text) == text
 
 
 def test_nvml_record_without_driver_version() -> None:
@@ -154,6 +178,6 @@ def test_fuzz_nvml_record(record: dict[str, object]) -> None:
 
 
 def test_no_uuid_calls_in_source() -> None:
-    source = (Path(__file__).parent.parent / "resolver" / "nvml.py").read_text()
+    source = (Path(__file__).parent.parent / "resolver" / "probe" / "nvml.py").read_text()
     assert "GetUUID" not in source and "GetSerial" not in source
     assert os.path.exists(DATA)

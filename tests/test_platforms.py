@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envsolve.resolver.platforms import (
+from envsolve.resolver.probe.platforms import (
     arch,
     container_markers,
     detect_platform,

@@ -16,7 +16,8 @@ from envsolve.cli import main
 from envsolve.resolver.doctor import diagnose
 from envsolve.resolver.host import KEPT_ENV, Host, LoaderLink, host_to_json, parse_host, read_host
 from envsolve.resolver.plan import make_plan
-from envsolve.resolver.probe import collect, probe_host, scrub_home
+from envsolve.resolver.probe import probe_host
+from envsolve.resolver.probe.compose import collect, scrub_home
 from envsolve.resolver.request import Request
 
 ROOT = Path(__file__).parent.parent

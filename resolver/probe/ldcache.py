@@ -119,15 +119,16 @@ class _Corrupt(Exception):
     pass
 
 
-def parse_ld_so_cache(data: bytes, *, byteorder: str = sys.byteorder) -> LdCache:
+def parse_ld_so_cache(data: bytes) -> LdCache:
     """Parse the bytes of an ld.so.cache. Corrupt input gives an empty LdCache with a reason.
 
-    `byteorder` applies to old-format files and to new ones written before glibc recorded it.
+    Old-format files, and new ones written before glibc recorded the byte order, are read in this
+    machine's byte order, as its loader reads them.
     """
     if len(data) > _MAX_CACHE:
         return LdCache(reason=f"cache is {len(data)} bytes, more than any real one")
     try:
-        return _parse(data, "<" if byteorder == "little" else ">")
+        return _parse(data, "<" if sys.byteorder == "little" else ">")
     except (_Corrupt, struct.error, UnicodeError) as e:
         return LdCache(reason=f"corrupt ld.so.cache: {e}")
 

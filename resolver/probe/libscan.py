@@ -17,11 +17,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from envsolve.resolver.elf import soname_of
 from envsolve.resolver.host import Library, Toolkit
-from envsolve.resolver.ldcache import LdCache
-from envsolve.resolver.loader import DEFAULT_DIRS, split_search_path
-from envsolve.resolver.platforms import read_text
+from envsolve.resolver.probe.elf import soname_of
+from envsolve.resolver.probe.ldcache import LdCache
+from envsolve.resolver.probe.loader import DEFAULT_DIRS, split_search_path
+from envsolve.resolver.probe.platforms import read_text
 
 __all__ = [
     "LibraryFile",
@@ -126,7 +126,6 @@ class Scan:
     libraries: list[Library] = field(default_factory=list)
     toolkits: list[Toolkit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    dirs: list[str] = field(default_factory=list)  # every directory listed, in order
 
 
 # ---------------------------------------------------------------- I/O
@@ -231,15 +230,14 @@ def _scan_dir(directory: str, origin: str, scan: Scan, seen: set[str],
             continue
         seen.add(real)
         info = files[0][1]
-        version, evidence = _version(directory, path, real, info, origin, owners, toolkit_versions,
-                                     toolkit_source, header)
+        version, evidence = _version(directory, path, real, info, owners, toolkit_versions, toolkit_source, header)
         elf_soname = soname_of(path)
         if elf_soname is None:
             evidence += "; not readable as ELF"
         scan.libraries.append(Library(info.family, version, elf_soname or soname, path, origin, evidence))
 
 
-def _version(directory: str, path: str, real: str, info: LibraryFile, origin: str,
+def _version(directory: str, path: str, real: str, info: LibraryFile,
              owners: Mapping[str, tuple[str, str]], toolkit_versions: Mapping[str, str],
              toolkit_source: str | None, header: dict[int, tuple[str | None, str | None]]) -> tuple[str | None, str]:
     if info.family == "cudnn":
@@ -317,18 +315,10 @@ def scan_libraries(
         if directory in seen_dirs or len(seen_dirs) >= MAX_DIRS:
             continue
         seen_dirs.add(directory)
-        if not _is_dir(directory):
+        if not os.path.isdir(directory):
             continue
-        scan.dirs.append(directory)
         toolkit_path = toolkit_lib_dirs.get(directory) or toolkit_real.get(os.path.realpath(directory))
         components, source = components_of.get(toolkit_path, ({}, None)) if toolkit_path else ({}, None)
         _scan_dir(directory, origin_of(directory, site_dirs, prefixes), scan, seen_files, owners, components,
                   source)
     return scan
-
-
-def _is_dir(path: str) -> bool:
-    try:
-        return os.path.isdir(path)
-    except (OSError, ValueError):
-        return False

@@ -1,9 +1,9 @@
 """A small read-only ELF reader: just what the loader simulation needs.
 
 Modelled on pypa/packaging's ``_elffile.py``: struct-based, one error type, 32/64-bit and both byte
-orders. It reads the header, the program headers, the dynamic section (DT_NEEDED, DT_SONAME,
-DT_RPATH, DT_RUNPATH, DT_FLAGS_1) and, on request, scans read-only data for soname-like strings,
-because ctranslate2 and cuDNN dlopen their libraries by name instead of linking them.
+orders. It reads the header, the program headers and the dynamic section (DT_NEEDED, DT_SONAME,
+DT_RPATH, DT_RUNPATH, DT_FLAGS_1). The sonames a binary dlopens by name (ctranslate2 and cuDNN do)
+are strings in it, found by loader.dlopen_names without parsing.
 
 Every read is bounded: a table is capped before it is read and strings are read one at a time, so
 a 2 GB libtorch_cuda.so or a corrupt file costs at most a few megabytes and never hangs.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -40,9 +39,7 @@ __all__ = [
 ET_EXEC, ET_DYN = 2, 3
 EM_386, EM_X86_64, EM_AARCH64 = 3, 62, 183
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_GNU_STACK = 1, 2, 3, 0x6474E551
-PF_X, PF_W = 1, 2
-SHT_PROGBITS, SHT_NOBITS = 1, 8
-SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 1, 2, 4
+PF_X = 1
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_1_NODEFLIB = 0x800
@@ -51,9 +48,6 @@ DF_1_NODEFLIB = 0x800
 _MAX_TABLE = 4 << 20  # program header, section header and dynamic tables
 _MAX_STRING = 4096  # one dynamic string (a soname, an RPATH)
 _MAX_INTERP = 4096
-_SCAN_CHUNK = 1 << 20
-_MAX_SONAME = 256
-DEFAULT_SCAN_LIMIT = 512 << 20  # bytes of read-only data scanned by dlopen_strings
 
 # (class, data) -> (header tail, program header, section header, dynamic entry) formats
 _FORMATS = {
@@ -62,9 +56,7 @@ _FORMATS = {
     (2, 1): ("<HHIQQQIHHHHHH", "<IIQQQQQQ", "<IIQQQQIIQQ", "<qQ"),
     (2, 2): (">HHIQQQIHHHHHH", ">IIQQQQQQ", ">IIQQQQIIQQ", ">qQ"),
 }
-_TOKEN = re.compile(rb"[A-Za-z0-9_.+\-]+")
 _SONAME = re.compile(rb"lib[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*?\.so(?:\.[0-9]+)*")
-_NAME_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+-"
 
 
 class ElfError(EnvsolveError):
@@ -147,8 +139,7 @@ class _Segment:
 class ElfFile:
     """A parsed ELF object. Construct from an open binary file, or use ``ElfFile.open(path)``.
 
-    Header and dynamic facts are read at construction; ``dlopen_strings()`` reads more on demand,
-    so the file must stay open for it.
+    Every fact is read at construction.
     """
 
     def __init__(self, f: BinaryIO) -> None:
@@ -221,28 +212,6 @@ class ElfFile:
     def nodeflib(self) -> bool:
         """DF_1_NODEFLIB (``-z nodeflib``): the loader skips ld.so.cache and the default dirs."""
         return bool(self.flags_1 & DF_1_NODEFLIB)
-
-    def dlopen_strings(self, *, limit: int = DEFAULT_SCAN_LIMIT) -> tuple[str, ...]:
-        """Soname-like strings (``lib*.so*``) in read-only data, first-seen order, deduplicated.
-
-        These are the libraries a binary can dlopen by name; scanning stops after ``limit`` bytes.
-        """
-        found: dict[str, None] = {}
-        budget = limit
-        try:
-            for offset, size in self._rodata_ranges():
-                take = min(size, budget)
-                for token in self._tokens(offset, take):
-                    if len(token) <= _MAX_SONAME and _SONAME.fullmatch(token):
-                        found.setdefault(os.fsdecode(token))
-                budget -= take
-                if budget <= 0:
-                    break
-        except (struct.error, OverflowError, ValueError) as e:
-            raise ElfError(f"corrupt ELF file: {e}") from e
-        except OSError as e:
-            raise ElfError(f"cannot read ELF file: {e}") from e
-        return tuple(found)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -338,47 +307,6 @@ class ElfFile:
         if end < 0:
             raise ElfError(f"unterminated string at {offset:#x}")
         return os.fsdecode(raw[:end])
-
-    def _rodata_ranges(self) -> list[tuple[int, int]]:
-        """File ranges of allocated, read-only, non-executable data (.rodata and kin)."""
-        h = self.header
-        fmt = _FORMATS[(h.elf_class, h.data)][2]
-        ranges: list[tuple[int, int]] = []
-        if h.shoff and h.shnum:
-            for row in self._table(h.shoff, h.shentsize, h.shnum, fmt):
-                sh_type, flags, offset, size = row[1], row[2], row[4], row[5]
-                if sh_type == SHT_PROGBITS and flags & SHF_ALLOC and not flags & (SHF_WRITE | SHF_EXECINSTR):
-                    ranges.append((offset, size))
-            return ranges
-        # No section headers (sstrip'd): fall back to read-only segments.
-        for seg in self._segments:
-            if seg.type == PT_LOAD and not seg.flags & (PF_W | PF_X):
-                ranges.append((seg.offset, seg.filesz))
-        return ranges
-
-    def _tokens(self, offset: int, size: int) -> Iterator[bytes]:
-        """Maximal runs of soname characters in [offset, offset+size), read in chunks."""
-        carry = b""
-        end = offset + size
-        pos = offset
-        while pos < end:
-            chunk = self._read_at(pos, min(_SCAN_CHUNK, end - pos))
-            if not chunk:
-                break
-            pos += len(chunk)
-            buf = carry + chunk
-            last = _last_separator(buf)
-            head, carry = (buf[: last + 1], buf[last + 1 :]) if last >= 0 else (b"", buf)
-            if len(carry) > _MAX_SONAME:  # a run too long to be a soname: keep it too long
-                carry = carry[: _MAX_SONAME + 1]
-            yield from (m.group() for m in _TOKEN.finditer(head))
-        if carry:
-            yield carry
-
-
-def _last_separator(buf: bytes) -> int:
-    """Index of the last byte that cannot be part of a soname, or -1."""
-    return len(buf.rstrip(_NAME_BYTES)) - 1
 
 
 def soname_of(path: str | Path) -> str | None:

@@ -5,8 +5,9 @@ kernel module's files), the ld.so cache, installed distributions (metadata only)
 directories (libscan), the loader simulation for each native consumer, and `ffmpeg -version`.
 Each source is guarded: one that fails leaves its facts unknown and says why in `Host.notes`.
 
-Privacy: only the variables in host.KEPT_ENV are kept, the home directory is written "~", and
-nothing reads GPU UUIDs or serial numbers. The result is cached per process.
+Privacy: only the variables in host.KEPT_ENV are kept, the home directory is written "~", nothing
+reads GPU UUIDs or serial numbers, and a UUID in a note (an NVML error) is redacted. The result is
+cached per process.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import mmap
 import os
 import platform as _platform
 import re
@@ -24,23 +24,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from envsolve.resolver import installed as _installed
-from envsolve.resolver import libscan, nvml, platforms
-from envsolve.resolver.elf import ElfError, ElfFile, is_soname_like
 from envsolve.resolver.host import KEPT_ENV, Host, Library, LoaderLink, OSInfo
-from envsolve.resolver.ldcache import LdCache, read_ld_so_cache
-from envsolve.resolver.loader import CUDA_PREFIXES, DEFAULT_DIRS, resolve, split_search_path
+from envsolve.resolver.probe import installed as _installed
+from envsolve.resolver.probe import libscan, nvml, platforms
+from envsolve.resolver.probe.elf import ElfError
+from envsolve.resolver.probe.ldcache import LdCache, read_ld_so_cache
+from envsolve.resolver.probe.loader import DEFAULT_DIRS, DLOPEN_SCAN_LIMIT, consumer_links, split_search_path
 
-__all__ = ["Probe", "collect", "consumer_links", "dlopen_names", "probe", "probe_host", "scrub_home"]
+__all__ = ["Probe", "collect", "probe", "probe_host", "scrub_home"]
 
 T = TypeVar("T")
-# Sonames whose resolution is recorded; libtorch* is followed (for torchcodec) but not reported.
-REPORTED_PREFIXES = tuple(p for p in CUDA_PREFIXES if p != "libtorch")
-MAX_SEARCHED = 40  # files tried kept per link; a 10,000-entry LD_LIBRARY_PATH must not bloat snapshots
-DLOPEN_SCAN_LIMIT = 1 << 30  # bytes of a consumer scanned for the sonames it dlopens
 AARCH64_DIRS = ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
-_UUIDISH = re.compile(r"GPU-[0-9a-fA-F-]{8,}|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                      r"[0-9a-fA-F]{12}\b")
 
 
 @dataclass
@@ -68,17 +62,9 @@ def probe() -> Probe:
     return collect()
 
 
-def collect(
-    env: Mapping[str, str] | None = None,
-    *,
-    root: str = "/",
-    site_dirs: Sequence[str] | None = None,
-    python: str | None = None,
-    home: str | None = None,
-    ld_cache: LdCache | None = None,
-    loader: bool = True,
-) -> Probe:
-    """Probe now, without the cache. Arguments replace the live sources, for tests."""
+def collect(env: Mapping[str, str] | None = None, *, home: str | None = None, loader: bool = True) -> Probe:
+    """Probe now, without the cache. `env` and `home` replace os.environ and the home directory (for
+    tests); `loader=False` skips the loader simulation."""
     env = dict(os.environ if env is None else env)
     notes: list[str] = []
     timings: dict[str, float] = {}
@@ -94,16 +80,16 @@ def collect(
             timings[name] = time.perf_counter() - start
 
     arch = platforms.arch()
-    distro = guarded("os", lambda: platforms.parse_os_release(
-        platforms.read_text(os.path.join(root, "etc/os-release"), 8192) or ""), None)
+    distro = guarded("os", lambda: platforms.parse_os_release(platforms.read_text("/etc/os-release", 8192) or ""),
+                     None)
     os_info = OSInfo(system=_platform.system(), arch=arch, glibc=platforms.glibc_version(), distro=distro)
-    platform = guarded("platform", lambda: platforms.detect_platform(env, root), None)
+    platform = guarded("platform", lambda: platforms.detect_platform(env), None)
 
-    drv = guarded("driver", lambda: nvml.probe_driver(env, root), None)
+    drv = guarded("driver", lambda: nvml.probe_driver(env), None)
     if drv is not None:
         notes.extend(drv.notes)
 
-    cache = ld_cache if ld_cache is not None else guarded("ld.so cache", read_ld_so_cache, LdCache())
+    cache = guarded("ld.so cache", read_ld_so_cache, LdCache())
     if cache.reason:
         notes.append(f"ld.so cache: {cache.reason}")
 
@@ -122,11 +108,11 @@ def collect(
                          f"label, its {name}/version.py does")
         inst.packages.update(labelled)
 
-    sites = list(site_dirs) if site_dirs is not None else _site_dirs()
+    sites = _site_dirs()
     conda = _conda_prefixes(env)
     scan = guarded("libraries", lambda: libscan.scan_libraries(
         env=env, ld_cache=cache, site_dirs=sites, conda_prefixes=conda, owners=owners,
-        default_dirs=_default_dirs(arch) + libscan.EXTRA_DIRS, root=root), None)
+        default_dirs=_default_dirs(arch) + libscan.EXTRA_DIRS), None)
     libraries: tuple[Library, ...] | None = None
     if scan is not None:
         notes.extend(scan.notes[:20])
@@ -134,7 +120,7 @@ def collect(
 
     links: tuple[LoaderLink, ...] | None = None
     if inst is not None and loader:
-        exe = os.path.realpath(python or sys.executable)
+        exe = os.path.realpath(sys.executable)
         consumers: list[_installed.Consumer] = guarded("consumers", lambda: _installed.native_consumers(inst, exe), [])
         links = guarded("loader", lambda: _simulate(consumers, env, cache, arch, notes), None)
         if links is not None and libraries is not None:
@@ -156,7 +142,7 @@ def collect(
         env={k: env[k] for k in KEPT_ENV if k in env},
         loader=links,
         ffmpeg=ffmpeg,
-        notes=tuple(_UUIDISH.sub("<redacted>", n) for n in notes),
+        notes=tuple(nvml.redact_uuids(n) for n in notes),
     )
     home = home if home is not None else os.path.expanduser("~")
     return Probe(scrub_home(host, home), scrub_home(torch, home) if torch else None, timings)
@@ -207,91 +193,8 @@ def _pruned_llp(value: str | None) -> str | None:
     anyway (ENOENT), so resolution is the same, and a 10,000-entry path stays cheap."""
     if not value:
         return value
-    kept = [d for d in split_search_path(value, ":;") if not d.startswith("/") or _is_dir(d)]
+    kept = [d for d in split_search_path(value, ":;") if not d.startswith("/") or os.path.isdir(d)]
     return ":".join(kept)
-
-
-def _is_dir(path: str) -> bool:
-    try:
-        return os.path.isdir(path)
-    except (OSError, ValueError):
-        return False
-
-
-def consumer_links(
-    path: str,
-    name: str,
-    *,
-    env_ld_library_path: str | None,
-    ld_cache: LdCache,
-    loaded: Sequence[str] = (),
-    loader_chain: Sequence[str] = (),
-    default_dirs: Sequence[str] = DEFAULT_DIRS,
-    scan_limit: int = DLOPEN_SCAN_LIMIT,
-) -> tuple[list[LoaderLink], list[str]]:
-    """What `path` needs (DT_NEEDED) and dlopens (sonames in its first `scan_limit` bytes), each
-    resolved with loader.resolve, as loader.loader_links does but with the fast scan of
-    dlopen_names; plus every path it brings in. torch links its CUDA libraries (it dlopens only
-    the driver's), so the probe passes scan_limit=0 for it."""
-    with ElfFile.open(path) as elf:
-        needed = elf.needed
-    strings = dlopen_names(path, scan_limit) if scan_limit > 0 else ()
-    links: list[LoaderLink] = []
-    now_loaded = list(loaded)
-
-    def run(soname: str, already: Sequence[str]) -> Any:
-        return resolve(path, soname, env_ld_library_path=env_ld_library_path, ld_cache=ld_cache,
-                       default_dirs=default_dirs, loaded=already, loader_chain=loader_chain)
-
-    for soname in needed:
-        res = run(soname, loaded)
-        if res.resolved:
-            now_loaded.append(res.resolved)
-        if soname.startswith(REPORTED_PREFIXES):
-            links.append(_link(name, res, "needed"))
-    for soname in strings:
-        if soname in needed or soname == os.path.basename(path) or not soname.startswith(REPORTED_PREFIXES):
-            continue
-        links.append(_link(name, run(soname, now_loaded), "dlopen"))
-    return links, now_loaded
-
-
-_DLOPEN = re.compile(rb"lib(?:cu|nccl|nv|av|sw)[A-Za-z0-9_.+\-]{0,200}?\.so(?:\.[0-9]+)*")
-_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+-")
-
-
-def dlopen_names(path: str, limit: int = DLOPEN_SCAN_LIMIT) -> tuple[str, ...]:
-    """CUDA/cuDNN/FFmpeg sonames written anywhere in the first `limit` bytes of `path`, in order.
-
-    elf.dlopen_strings tokenises all read-only data in Python (1 s for ctranslate2's 80 MB
-    library, 20 s for torch's); one C-level regex over a memory map finds the same names in 60 ms.
-    """
-    found: dict[str, None] = {}
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                return ()
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                for match in _DLOPEN.finditer(m, 0, min(size, limit)):
-                    start, end = match.span()
-                    if (start and m[start - 1] in _NAME_BYTES) or (end < size and m[end] in _NAME_BYTES):
-                        continue
-                    name = match.group().decode("ascii")
-                    if name.startswith(REPORTED_PREFIXES) and is_soname_like(name):
-                        found.setdefault(name)
-    except (OSError, ValueError):
-        return ()
-    return tuple(found)
-
-
-def _link(name: str, res: Any, how: str) -> LoaderLink:
-    searched = tuple(res.searched)
-    if len(searched) > MAX_SEARCHED:
-        searched = (*searched[: MAX_SEARCHED - 1], f"... {len(searched) - MAX_SEARCHED + 1} more files tried",
-                    searched[-1])
-    via = res.via if res.resolved else (f"error: {res.error}" if res.error else None)
-    return LoaderLink(name, res.soname, res.resolved, via, how, searched)
 
 
 def _simulate(consumers: Sequence[_installed.Consumer], env: Mapping[str, str], cache: LdCache,

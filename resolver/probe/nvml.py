@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from envsolve.resolver.host import GPU, Driver
-from envsolve.resolver.platforms import ContainerMarkers, container_markers, read_text
+from envsolve.resolver.probe.platforms import ContainerMarkers, container_markers, read_text
 
 __all__ = [
     "DRIVER_FILES",
@@ -34,13 +34,16 @@ __all__ = [
     "parse_proc_driver_version",
     "probe_driver",
     "read_nvml",
+    "redact_uuids",
 ]
 
 DRIVER_FILES = ("/proc/driver/nvidia/version", "/sys/module/nvidia/version")
 GPU_INFO_DIR = "/proc/driver/nvidia/gpus"
 _MAX_GPUS = 64
 _DRIVER = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
-_UUIDISH = re.compile(r"GPU-[0-9a-fA-F-]{8,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}")
+# A GPU or MIG UUID (GPU-5b3ad6d4-..., MIG-...), or an RFC 4122 UUID standing alone: all of it.
+_UUID = re.compile(r"GPU-[0-9a-fA-F-]{8,}"
+                   r"|\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def _clean_name(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     name = " ".join(value.replace("\0", " ").split())[:128]
-    if not name or _UUIDISH.search(name):
+    if not name or _UUID.search(name):
         return None
     return name
 
@@ -176,9 +179,13 @@ def read_nvml() -> tuple[dict[str, Any] | None, str]:
             pynvml.nvmlShutdown()
 
 
+def redact_uuids(text: str) -> str:
+    """`text` with every GPU UUID in it, and anything else shaped like a UUID, written <redacted>."""
+    return _UUID.sub("<redacted>", text)
+
+
 def _nvml_error(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
-    return _UUIDISH.sub("<redacted>", text)[:200]
+    return redact_uuids(str(e) or type(e).__name__)[:200]
 
 
 def read_kernel_driver(files: Sequence[str] = DRIVER_FILES) -> tuple[str | None, str | None]:

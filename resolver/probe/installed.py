@@ -18,7 +18,7 @@ from importlib import metadata
 from packaging.requirements import InvalidRequirement, Requirement
 
 from envsolve.resolver.host import normalize
-from envsolve.resolver.platforms import read_text
+from envsolve.resolver.probe.platforms import read_text
 
 __all__ = [
     "Consumer",
