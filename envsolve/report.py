@@ -165,7 +165,7 @@ def render_code(code: str, entry: Mapping[str, Any]) -> str:
 
 def render_probe(result: Probe) -> str:
     """`envsolve probe`: what this host has, and what each native consumer's loader picks."""
-    from envsolve.resolver.probe.installed import watched
+    from envsolve.resolver.packages import FAMILIES
 
     host = result.host
     lines = [f"envsolve probe: {describe_host(host)}", ""]
@@ -189,7 +189,9 @@ def render_probe(result: Probe) -> str:
     else:
         lines.append("  no native consumers (ctranslate2, torch, torchcodec) installed")
     if host.packages is not None:
-        shown = watched({name: version or "(version unknown)" for name, version in host.packages.items()})
+        # The families the rulebook has rules for, onnxruntime (it shadows onnxruntime-gpu) and every nvidia-* wheel.
+        shown = {name: version or "(version unknown)" for name, version in sorted(host.packages.items())
+                 if name in FAMILIES or name == "onnxruntime" or name.startswith("nvidia-")}
         lines += ["", f"Packages ({len(host.packages)} installed; the ones the rulebook checks):"]
         lines += table([(name, version) for name, version in shown.items()]) or ["  none of them"]
     lines += ["", f"Platform: {host.platform or '?'}; Python {host.python or '?'}; glibc {host.os.glibc or '?'}; "

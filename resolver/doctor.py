@@ -11,7 +11,7 @@ from envsolve.resolver import matrices
 from envsolve.resolver.check import check
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Candidate, Finding, Require
-from envsolve.resolver.packages import RELEASES, compute_type_rule, installed_candidates
+from envsolve.resolver.packages import FAMILIES, compute_type_rule, installed_candidates
 from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local, torch_row
 
 SCHEMA = "envsolve.doctor/1"
@@ -175,7 +175,7 @@ def _for_every_release(dist: str, variants: list[Candidate], stack: list[Candida
         per_release.append({f.code: f for f in found if dist in f.culprits})
     common = set.intersection(*(set(r) for r in per_release)) if per_release else set()
     some = set().union(*(set(r) for r in per_release)) - common
-    matrix = f"matrices/{RELEASES.get(dist, 'torch' if dist in ('torch', 'torchvision') else dist)}.toml"
+    matrix = f"matrices/{FAMILIES[dist].matrix or 'torch'}.toml"
     every = (f"holds for every release of {dist} the matrices know ({len(variants)} in {matrix}), so the "
              "unknown version does not matter" if len(variants) > 1 else "this rule needs no version")
     shown = f"{dist} {split_local(variants[0].version)[0]}" if variants else dist

@@ -7,6 +7,7 @@ the gap is reported as unknown rather than guessed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from envsolve.resolver import matrices
@@ -256,12 +257,8 @@ def pyannote_candidate(version: str, context: Context) -> Candidate:
     requires = _requires_python(name, row.get("python_requires"), src)
     for dependency in ("torch", "torchaudio", "torchcodec", "huggingface_hub"):
         requires += spec_rule(name, dependency.replace("_", "-"), row.get(dependency), src)
-    for api in row.get("torchaudio_apis", []):
-        requires.append(Require(f"api:torchaudio.{api}", "torchaudio-api-removed",
-                                f"{name} calls torchaudio.{api}, which this torchaudio no longer has",
-                                src, absent="fail", gate="pkg:torchaudio",
-                                fix="Use pyannote.audio >= 4 (it decodes with torchcodec), or pin torchaudio to a "
-                                "release that still has this API (matrices/torchaudio.toml)."))
+    requires += torchaudio_api_rules(name, row, "Use pyannote.audio >= 4 (it decodes with torchcodec), or pin "
+                                     "torchaudio to a release that still has this API (matrices/torchaudio.toml).")
     if row.get("auth_keyword") == "use_auth_token":
         requires.append(Require("hf:use_auth_token", "hf-auth-keyword",
                                 f"{name} passes use_auth_token= to huggingface_hub, which removed that keyword",
@@ -269,6 +266,32 @@ def pyannote_candidate(version: str, context: Context) -> Candidate:
                                 fix="Pin huggingface_hub below the release that removed use_auth_token "
                                 "(matrices/huggingface_hub.toml), or upgrade pyannote.audio to 4.x (token=)."))
     return candidate("pyannote-audio", version, provides, requires, src)
+
+
+def torchaudio_api_rules(name: str, row: Mapping[str, Any], fix: str) -> list[Require]:
+    """The torchaudio names a release calls (its row's `torchaudio_apis`) must exist in the torchaudio there."""
+    return [Require(f"api:torchaudio.{api}", "torchaudio-api-removed",
+                    f"{name} calls torchaudio.{api}, which this torchaudio no longer has", _src(row), absent="fail",
+                    gate="pkg:torchaudio", fix=fix) for api in row.get("torchaudio_apis", [])]
+
+
+def matrix_candidate(dist: str, matrix: str, dependencies: tuple[str, ...] = ()) -> Builder:
+    """A builder read entirely from a matrix row: Requires-Python, the row's specs on `dependencies`, the
+    torchaudio APIs it calls. A family that needs no rule of its own is its matrix plus this."""
+
+    def build(version: str, context: Context) -> Candidate:
+        row, provides, unknown = _lookup(dist, matrix, version)
+        if row is None:
+            return unknown
+        name = f"{dist} {version}"
+        requires = _requires_python(name, row.get("python_requires"), _src(row))
+        for dependency in dependencies:
+            requires += spec_rule(name, dependency, row.get(dependency.replace("-", "_")), _src(row))
+        requires += torchaudio_api_rules(name, row, f"Use a {dist} release that does not call it (matrices/"
+                                         f"{matrix}.toml; `envsolve plan` picks one), or a torchaudio that has it.")
+        return candidate(dist, version, provides, requires, _src(row))
+
+    return build
 
 
 def huggingface_hub_candidate(version: str, context: Context) -> Candidate:
@@ -326,23 +349,53 @@ def nvidia_library_candidate(dist: str, version: str | None) -> Candidate | None
     return None
 
 
-BUILDERS: dict[str, Builder] = {
-    "torch": installed_torch,
-    "torchaudio": torchaudio_candidate,
-    "torchvision": torchvision_candidate,
-    "torchcodec": torchcodec_candidate,
-    "ctranslate2": ctranslate2_candidate,
-    "faster-whisper": faster_whisper_candidate,
-    "pyannote-audio": pyannote_candidate,
-    "huggingface-hub": huggingface_hub_candidate,
-    "whisperx": whisperx_candidate,
-    "onnxruntime-gpu": onnxruntime_gpu_candidate,
+@dataclass(frozen=True)
+class Family:
+    """A package family. Its entry in FAMILIES plus its matrix file is all the engine needs: the planner's
+    domains and blame, doctor's candidates and unknown-version expansion, and the probe report read it here."""
+
+    build: Builder
+    matrix: str | None = None  # the matrix whose rows are its releases (`version` field)
+    decided_by: str | None = None  # the planner variable whose choice fixes it (torchaudio: torch's row)
+    needed_by: tuple[str, ...] = ()  # an optional member: planned when a chosen row of these names a spec for it
+    plan_requires: tuple[str, ...] = ()  # row fields without which a release is never planned (a guess)
+    capabilities: tuple[str, ...] = ()  # capability prefixes it decides besides pkg:NAME
+
+    @property
+    def field(self) -> str:
+        """The field other rows name it by (pyannote_audio.toml's `torchcodec`, `speechbrain`)."""
+        return next(name for name, family in FAMILIES.items() if family is self).replace("-", "_")
+
+
+FAMILIES: dict[str, Family] = {
+    "torch": Family(installed_torch, capabilities=("torch-variant",)),
+    "torchaudio": Family(torchaudio_candidate, "torchaudio", decided_by="torch", capabilities=("api:torchaudio.",)),
+    "torchvision": Family(torchvision_candidate, decided_by="torch"),
+    "ctranslate2": Family(ctranslate2_candidate, "ctranslate2"),
+    "faster-whisper": Family(faster_whisper_candidate, "faster_whisper"),
+    "pyannote-audio": Family(pyannote_candidate, "pyannote_audio"),
+    "whisperx": Family(whisperx_candidate, "whisperx"),
+    "torchcodec": Family(torchcodec_candidate, "torchcodec", needed_by=("pyannote-audio", "whisperx"),
+                         plan_requires=("torch",)),
+    "speechbrain": Family(matrix_candidate("speechbrain", "speechbrain", ("torch", "torchaudio")), "speechbrain",
+                          needed_by=("pyannote-audio",)),
+    "huggingface-hub": Family(huggingface_hub_candidate, capabilities=("hf:",)),  # pinned by the lock step
+    "onnxruntime-gpu": Family(onnxruntime_gpu_candidate),
 }
 
 
-# The matrix whose rows are each package's releases, for a package installed with an unknown version.
-RELEASES = {"ctranslate2": "ctranslate2", "faster-whisper": "faster_whisper", "pyannote-audio": "pyannote_audio",
-            "whisperx": "whisperx", "torchcodec": "torchcodec", "torchaudio": "torchaudio"}
+def family_of(capability: str) -> str | None:
+    """The family a capability belongs to: pkg:NAME, or one of a family's capability prefixes."""
+    name = capability.removeprefix("pkg:")
+    if name in FAMILIES:
+        return name
+    return next((n for n, f in FAMILIES.items() if capability.startswith(f.capabilities) and f.capabilities), None)
+
+
+def optional_members(core: tuple[str, ...]) -> list[str]:
+    """The optional families a workload's core packages may pull in (torchcodec, speechbrain), in registry order."""
+    return [name for name, f in FAMILIES.items() if f.needed_by and set(f.needed_by) & set(core)
+            and name not in core]
 
 
 def release_versions(dist: str) -> list[str]:
@@ -351,8 +404,8 @@ def release_versions(dist: str) -> list[str]:
         return [f"{r['torch']}+{r['variant']}" for r in torch_rows()]
     if dist == "torchvision":
         return sorted({str(r["torchvision"]) for r in torch_rows() if r.get("torchvision")})
-    matrix = RELEASES.get(dist)
-    return [str(r["version"]) for r in matrices.load(matrix)] if matrix else []
+    family = FAMILIES.get(dist)
+    return [str(r["version"]) for r in matrices.load(family.matrix)] if family and family.matrix else []
 
 
 def installed_candidates(host: Host, runtime: Runtime) -> tuple[list[Candidate], dict[str, list[Candidate]]]:
@@ -380,12 +433,13 @@ def installed_candidates(host: Host, runtime: Runtime) -> tuple[list[Candidate],
         if version is None:
             out.append(candidate(dist, "(version unknown)", [Provide(f"pkg:{dist}", None)], [],
                                  "installed, version unknown"))
-            if dist in BUILDERS:
-                releases[dist] = [BUILDERS[dist](v, context) for v in release_versions(dist)] or \
-                    [BUILDERS[dist]("0", context)]  # no matrix: its rules need no version (onnxruntime-gpu)
+            if dist in FAMILIES:
+                build = FAMILIES[dist].build
+                releases[dist] = [build(v, context) for v in release_versions(dist)] or \
+                    [build("0", context)]  # no matrix: its rules need no version (onnxruntime-gpu)
             continue
-        if dist in BUILDERS:
-            out.append(BUILDERS[dist](version, context))
+        if dist in FAMILIES:
+            out.append(FAMILIES[dist].build(version, context))
         elif dist.startswith("nvidia-") and not pip_lib_files:
             lib = nvidia_library_candidate(dist, version)
             if lib is not None:

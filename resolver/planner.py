@@ -23,7 +23,9 @@ from envsolve.resolver.failure import Exhausted, Failure, NoSolution, Rejection
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Candidate, Finding, Provide, Require
 from envsolve.resolver.packages import (
-    BUILDERS,
+    FAMILIES,
+    family_of,
+    optional_members,
     runs_on_gpu,
     torch_candidate,
     torchaudio_candidate,
@@ -44,7 +46,6 @@ from envsolve.resolver.rulebook import (
 )
 
 PREINSTALLING_PLATFORMS = ("colab", "kaggle")
-DERIVED_FROM_TORCH = ("torchaudio", "torchvision", "torch-variant")
 LIBRARY_SOURCES = ("torch", "ctranslate2", "image")  # the variables whose choices decide which libraries exist
 CUDA_LIBRARIES = ("lib:cudnn", "lib:cublas", "lib:cudart", "lib:nccl")
 HOST_CAPABILITIES = ("python", "arch", "glibc", "cuda-driver", "driver", "compute-capability", "ffmpeg-libs",
@@ -95,7 +96,7 @@ class Planner:
         self.constraints = request.parsed_constraints()
         self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
         self.fixed = self._fixed_candidates()
-        self.variables = list(request.packages)
+        self.variables = [*request.packages, *optional_members(request.packages)]
         if request.target == "image":
             # Decided right after ctranslate2: under pathway A the image supplies its libraries.
             at = self.variables.index("ctranslate2") + 1 if "ctranslate2" in self.variables else len(self.variables)
@@ -138,23 +139,29 @@ class Planner:
         spec = self.constraints.get(variable, "")
         if variable == "torch":
             return self._torch_domain(spec)
-        if variable == "torchcodec":
-            return self._torchcodec_domain(chosen, spec)
         if variable == "image":
             return [Choice("image", tag, row, (image_candidate(tag, row, self.pathway),))
                     for tag, row in image_rows(self.runtime.gpu, self.pathway, self.python)]
-        matrix = {"ctranslate2": "ctranslate2", "faster-whisper": "faster_whisper",
-                  "pyannote-audio": "pyannote_audio", "whisperx": "whisperx"}[variable]
-        rows = sorted(matrices.load(matrix), key=lambda r: Version(str(r["version"])), reverse=True)
-        builder = BUILDERS[variable]
+        family = FAMILIES[variable]
+        assert family.matrix is not None, f"{variable} has no matrix to plan from"
+        wanted: list[str] = []
+        if family.needed_by:
+            # An optional member: only when a chosen row asks for it (pyannote 4 -> torchcodec).
+            wanted = [str(c.row[family.field]) for c in chosen.values()
+                      if c.variable in family.needed_by and c.row and c.row.get(family.field)]
+            if not wanted and not spec:
+                return [Choice(variable, "", None, ())]  # not needed by the chosen stack
+        rows = sorted(matrices.load(family.matrix), key=lambda r: Version(str(r["version"])), reverse=True)
         out = []
         for row in rows:
             version = str(row["version"])
-            if spec and not satisfies(version, spec):
+            if any(not satisfies(version, w) for w in wanted) or (spec and not satisfies(version, spec)):
                 continue
             if Version(version).is_prerelease and not spec:
                 continue
-            out.append(Choice(variable, version, row, (builder(version, self.context),)))
+            if any(not row.get(name) for name in family.plan_requires):
+                continue  # a fact the rules need is not evidenced for this release: never plan a guess
+            out.append(Choice(variable, version, row, (family.build(version, self.context),)))
         return out
 
     def _torch_domain(self, spec: str) -> list[Choice]:
@@ -202,22 +209,6 @@ class Planner:
         if row.get("torchvision") and (self.host.package("torchvision") or self.request.workload == "whisperx"):
             family.append(torchvision_candidate(f"{row['torchvision']}{label}", self.context))
         return tuple(family)
-
-    def _torchcodec_domain(self, chosen: Mapping[str, Choice], spec: str) -> list[Choice]:
-        wanted = [c.row.get("torchcodec") for c in chosen.values() if c.row and c.row.get("torchcodec")]
-        if not wanted and not spec:
-            return [Choice("torchcodec", "", None, ())]  # not needed by the chosen stack
-        rows = sorted(matrices.load("torchcodec"), key=lambda r: Version(str(r["version"])), reverse=True)
-        out = []
-        for row in rows:
-            version = str(row["version"])
-            if any(not satisfies(version, str(w)) for w in wanted) or (spec and not satisfies(version, spec)):
-                continue
-            if not row.get("torch"):
-                continue  # its torch pairing is not evidenced: never plan a guess
-            out.append(Choice("torchcodec", version, row,
-                              (BUILDERS["torchcodec"](version, self.context),)))
-        return out
 
     # ------------------------------------------------------------------ search
 
@@ -318,15 +309,18 @@ class Planner:
             return {"image"}
         if name.startswith(("host:", "request")) or name in HOST_CAPABILITIES or not name:
             return set()
-        name = name.removeprefix("pkg:")
-        if name in DERIVED_FROM_TORCH or name.startswith(("api:torchaudio", "torch-variant")):
-            return {"torch"}
         if name.startswith(("nvidia-", "lib:")):
-            # Libraries come from torch's wheels and, under pathway B, the nvidia-* wheels added for ctranslate2.
+            # Libraries come from torch's wheels and, under pathway B, the extras ctranslate2 adds.
             return set(LIBRARY_SOURCES) & set(self.variables)
-        if name.startswith("hf:") or name == "huggingface-hub":
-            return {"pyannote-audio"}
-        return {name} if name in self.variables else None
+        owner = self._owner(name)
+        return {owner} if owner in self.variables else None
+
+    def _owner(self, capability: str) -> str | None:
+        """The variable that decides a capability or candidate: its family, or the family that fixes it."""
+        family = family_of(capability)
+        if family is None:
+            return None
+        return FAMILIES[family].decided_by or family
 
     def evaluate(self, chosen: Mapping[str, Choice]) -> CheckResult:
         wheels, env = self.library_wheels(chosen)
@@ -341,16 +335,15 @@ class Planner:
                 return all(v in decided for v in LIBRARY_SOURCES if v in self.variables)
             if capability == "glibc" and "image" in self.variables:
                 return "image" in decided
-            if capability.startswith(("api:torchaudio", "torch-variant")):
-                return "torch" in decided or "torch" not in self.variables
-            if capability.startswith("hf:"):
-                return "pyannote-audio" in decided
-            if capability.startswith("pkg:"):
-                name = capability[4:]
-                owner = "torch" if name in DERIVED_FROM_TORCH else name
+            owner = self._owner(capability)
+            if owner is None:
                 # A package outside the workload is the lock step's business: not decided here.
-                return owner in decided
-            return True
+                return not capability.startswith("pkg:")
+            if owner in decided:
+                return True
+            # torch-variant and torchaudio's APIs exist only with torch: without torch in the workload there is
+            # nothing to wait for. A package (or the hub keyword) waits for its variable to be decided.
+            return not capability.startswith(("pkg:", "hf:")) and owner not in self.variables
 
         return settled
 

@@ -10,10 +10,11 @@ from envsolve.errors import EnvsolveError
 from envsolve.resolver.host import normalize
 
 # The packages each workload installs, in the order the planner decides them (the most
-# constraining first, so conflicts surface early).
+# constraining first, so conflicts surface early). Optional members (torchcodec, ...) follow
+# from packages.FAMILIES: planned when a chosen row asks for them.
 WORKLOADS: dict[str, tuple[str, ...]] = {
-    "pipeline": ("torch", "ctranslate2", "faster-whisper", "pyannote-audio", "torchcodec"),
-    "whisperx": ("whisperx", "torch", "ctranslate2", "faster-whisper", "pyannote-audio", "torchcodec"),
+    "pipeline": ("torch", "ctranslate2", "faster-whisper", "pyannote-audio"),
+    "whisperx": ("whisperx", "torch", "ctranslate2", "faster-whisper", "pyannote-audio"),
     "faster-whisper": ("ctranslate2", "faster-whisper"),
 }
 PATHWAYS = ("auto", "A", "B")

@@ -79,7 +79,8 @@ PLAN_KEYS = {"pathway", "pins", "pin_prefix", "pins_present", "pins_absent", "de
              "torch_variant_in", "torch_cuda_major", "torch_below", "rejected_codes", "ctranslate2_cudnn_major",
              "warning_codes", "same_local_label", "error", "devices"}
 ERROR_KEYS = {"reference", "message_contains", "hint_contains", "exhausted", "cause_codes"}
-DOCTOR_KEYS = {"healthy", "codes", "absent", "complete", "notes_contain", "unknown_contains", "evidence_contains"}
+DOCTOR_KEYS = {"healthy", "codes", "absent", "complete", "notes_contain", "unknown_contains", "evidence_contains",
+               "subjects"}
 
 
 def _check_plan(plan: Plan, expect: dict[str, Any]) -> None:
@@ -161,6 +162,8 @@ def test_doctor_case(path: Path) -> None:
         assert any(text in n for n in report.notes), report.notes
     for text in expect.get("unknown_contains", []):
         assert any(text in u for u in report.unknown), report.unknown
+    for text in expect.get("subjects", []):
+        assert any(f.subject.startswith(text) for f in report.findings), shown
     for text in expect.get("evidence_contains", []):
         assert any(text in e for f in report.findings for e in f.evidence), shown
     for finding in report.findings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -33,8 +33,6 @@ __all__ = [
     "wheel_lib_owners",
 ]
 
-WATCHED = ("torch", "torchvision", "torchaudio", "torchcodec", "ctranslate2", "faster-whisper", "pyannote-audio",
-           "whisperx", "onnxruntime", "onnxruntime-gpu", "huggingface-hub")
 _MAX_LIST = 5_000
 _ASSIGN = re.compile(r"""^(\w+)\s*(?::[^=\n]*)?=\s*(?:'([^'\n]*)'|"([^"\n]*)"|(None|True|False))\s*$""", re.MULTILINE)
 
@@ -225,8 +223,3 @@ def native_consumers(installed: Installed, python: str) -> list[Consumer]:
             if re.fullmatch(r"libtorchcodec_core\d+\.so", n):
                 out.append(Consumer("torchcodec", os.path.join(pkg, n), (python,)))
     return out
-
-
-def watched(packages: Mapping[str, str]) -> dict[str, str]:
-    """The packages the rulebook has opinions on, plus every nvidia-* wheel."""
-    return {k: v for k, v in sorted(packages.items()) if k in WATCHED or k.startswith("nvidia-")}
