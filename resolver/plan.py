@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
 from envsolve.errors import EnvsolveError
@@ -75,6 +76,7 @@ class Plan:
     warnings: list[Finding]
     notes: list[str]
     devices: dict[str, str] = field(default_factory=dict)  # component (ctranslate2, torch) -> cuda or cpu
+    source_builds: list[dict[str, str]] = field(default_factory=list)  # dependencies PyPI has only as sdists
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,7 @@ class Plan:
             "pathway": self.pathway,
             "device": "cuda" if self.gpu else "cpu",
             "devices": self.devices,
+            "source_builds": self.source_builds,
             "python": self.python,
             "packages": [{"name": p.name, "version": p.version, "requirement": p.requirement,
                           "index": p.index, "exact": p.exact, "why": p.why, "source": p.source}
@@ -203,6 +206,9 @@ def _assemble(solution: Solution) -> Plan:
                          "(its libraries, glibc and NVIDIA_REQUIRE_CUDA were checked)") if chosen_image \
         else base_image(solution)
     notes = list(solution.notes) + ([image_note] if image_note else [])
+    builds = source_builds(pins)
+    notes += [f"{b['package']}=={b['version']} has no wheel on PyPI and is built from source ({b['build']}): {b['why']}"
+              for b in builds]
     if solution.runtime.gpu and devices.get("ctranslate2") == "cpu":
         notes.insert(0, CT2_SOURCE_BUILD.format(arch=solution.host.os.arch or "this architecture"))
     if SITE in env.get("LD_LIBRARY_PATH", ""):
@@ -210,6 +216,7 @@ def _assemble(solution: Solution) -> Plan:
                      "python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])'")
     return Plan(
         host=solution.host, request=solution.request, pathway=solution.pathway, gpu=gpu, devices=devices,
+        source_builds=builds,
         python=python, pins=pins, libraries=libraries, base_image=image, env=env,
         compute_type=default_compute_type(solution), decisions=decisions,
         warnings=[f for f in solution.result.findings if f.severity == "warning"], notes=notes)
@@ -275,6 +282,19 @@ def _library_sources(solution: Solution) -> list[dict[str, str]]:
                          "package": picked.detail.get("package", "") if picked else "",
                          "path": picked.detail.get("path", "") if picked else "", "found_via": how})
     return rows
+
+
+def source_builds(pins: list[Pin]) -> list[dict[str, str]]:
+    """The source-only dependencies these pins pull in (matrices/source_builds.toml), with why and what it takes."""
+    versions = {p.name: p.version.split("+")[0] for p in pins if p.exact}
+    out = []
+    for row in matrices.load("source_builds"):
+        wanted = Requirement(str(row["needed_with"]))
+        have = versions.get(wanted.name)
+        if have is not None and wanted.specifier.contains(have, prereleases=True):
+            out.append({"package": str(row["package"]), "version": str(row["version"]), "why": str(row["why"]),
+                        "build": str(row["build"]), "source": str(row["source"])})
+    return out
 
 
 def component_devices(solution: Solution) -> dict[str, str]:
