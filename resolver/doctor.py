@@ -154,9 +154,29 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
     unknown = list(result.unknown) + [f"{c.name} {c.version}: {c.source.removeprefix('not in ')} does not know "
                                       "this release, so none of its rules were checked"
                                       for c in installed if c.source.startswith("not in matrices/")]
+    result.findings += yanked_findings(host)
     order = {"error": 0, "warning": 1}
     findings = sorted(result.findings, key=lambda f: (order[f.severity], f.code, f.subject))
     return Report(_dedupe(findings), sorted(set(unknown)), notes)
+
+
+def yanked_findings(host: Host) -> list[Finding]:
+    """Installed releases their maintainers yanked (PEP 592): a warning with the reason the registry gives."""
+    out = []
+    for dist, version in sorted((host.packages or {}).items()):
+        family = FAMILIES.get(dist)
+        if version is None or family is None or family.matrix is None:
+            continue
+        row = matrices.load(family.matrix).one(version=split_local(version)[0])
+        if row and row.get("yanked"):
+            reason = str(row.get("yanked_reason") or "no reason given")
+            out.append(Finding("release-yanked", "warning", f"{dist} {version}",
+                               f"{dist} {version} was yanked from PyPI: {reason}",
+                               (f"matrices/{family.matrix}.toml: yanked = true ({reason})",),
+                               f"Install another release: `envsolve plan` never picks a yanked one unless it is "
+                               f"pinned exactly (-c \"{dist}=={version}\").", str(row.get("source", "")),
+                               (dist,)))
+    return out
 
 
 def _for_every_release(dist: str, variants: list[Candidate], stack: list[Candidate], host: Host,

@@ -161,6 +161,8 @@ class Planner:
                 continue
             if any(not row.get(name) for name in family.plan_requires):
                 continue  # a fact the rules need is not evidenced for this release: never plan a guess
+            if row.get("yanked") and not pinned_exactly(spec, version):
+                continue  # PEP 592: a yanked release is chosen only when the user pins exactly that version
             out.append(Choice(variable, version, row, (family.build(version, self.context),)))
         return out
 
@@ -193,6 +195,8 @@ class Planner:
         for row in rows:
             version = str(row["torch"])
             if (spec and not satisfies(version, spec)) or Version(version).is_prerelease:
+                continue
+            if row.get("yanked") and not pinned_exactly(spec, version):
                 continue
             if self.runtime.gpu and row["variant"] == "cpu":
                 continue  # rejected by no-cuda-build anyway; skipping keeps explanations short
@@ -396,6 +400,19 @@ class Planner:
         result = self.evaluate(chosen)
         return Solution(self.host, self.request, self.python, self.pathway, self.runtime, self.fixed, dict(chosen),
                         wheels, env, result, self.rejections, self.notes)
+
+
+def pinned_exactly(spec: str, version: str) -> bool:
+    """Does a constraint pin exactly this version (`==2.5.1`, `===2.5.1`)? PEP 592 lets only that select a
+    yanked release."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        specifiers = list(SpecifierSet(spec))
+    except InvalidSpecifier:
+        return False
+    return any(s.operator in ("==", "===") and "*" not in s.version and Version(s.version) == Version(version)
+               for s in specifiers)
 
 
 def _without(candidate_: Candidate, capability: str) -> Candidate:

@@ -1,7 +1,7 @@
 """Every finding code the rulebook can raise is documented, and the docs are generated from the catalogue.
 
 The codes raised are read from the source's syntax tree, not by pattern: every `Require(...)` (its
-`code`, positional or keyword), every `code=` keyword and every parameter default named `code`. Codes
+`code`, positional or keyword), every `Finding(...)` made directly, every `code=` keyword and every parameter default named `code`. Codes
 derived from a library's '-missing' code in check.py (cudnn-shadowed, ...) are expanded for every
 library a `library_rule(...)` call names.
 """
@@ -46,6 +46,8 @@ def _raised_codes(sources: list[Path]) -> tuple[set[str], set[str], int]:
                     requires += 1
                     if len(node.args) > 1:
                         take(node.args[1])
+                elif _name(node.func) == "Finding" and node.args:
+                    take(node.args[0])  # a finding made directly (doctor's yanked releases)
                 for keyword in node.keywords:
                     if keyword.arg == "code":
                         take(keyword.value)
