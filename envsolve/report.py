@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from envsolve.pipeline.runner import FileResult, Runner
+    from envsolve.resolver.derive import Report as DriftReport
     from envsolve.resolver.doctor import Report
     from envsolve.resolver.host import Host
     from envsolve.resolver.matrices import Matrix
@@ -138,11 +139,73 @@ def render_matrix(matrix: Matrix, columns: Sequence[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+_QUIET_FIELDS = ("evidence", "source", "checked", "note", "artifact", "sha256", "index_source", "index_note")
+
+
+def render_matrix_drift(report: DriftReport) -> str:
+    """`envsolve matrices verify|refresh`: per matrix what re-deriving it found, what that means, and the cost."""
+    lines = [f"envsolve matrices {report.mode}: index {report.index} ({report.index_from}); "
+             f"matrices in {report.folder}"]
+    for m in report.matrices:
+        lines.append("")
+        if m.skipped:
+            lines.append(f"{m.name}: not checked: {m.skipped}")
+            continue
+        counts = f"{len(m.added)} new, {len(m.removed)} gone, {len(m.changed)} changed"
+        state = ("rewritten" if m.written else "differs") if m.drifted else "up to date"
+        if not m.drifted and m.written:
+            state = "up to date (file rewritten: header or layout)"
+        lines.append(f"{m.name} ({m.rows} rows): {state}" + (f": {counts}" if m.drifted else ""))
+        for added in m.added:
+            lines.append(f"  + {_key_text(m.key, added)}: {_facts(added, m.key)}")
+        for row in m.removed:
+            lines.append(f"  - {_key_text(m.key, row)}")
+        for change in m.changed:
+            facts = [f for f in change.fields if f not in _QUIET_FIELDS]
+            quiet = [f for f in change.fields if f in _QUIET_FIELDS]
+            parts = [f"{f} {_value(change.old.get(f))} -> {_value(change.new.get(f))}" for f in facts]
+            if quiet:
+                parts.append(f"({', '.join(quiet)} updated)")
+            lines.append(f"  ~ {_key_text(m.key, change.new)}: {'; '.join(parts)}")
+        lines += [f"  means: {text}" for text in m.meanings]
+        lines += [f"  note: {text}" for text in m.notes]
+    drifted = report.drifted
+    lines.append("")
+    if not drifted:
+        lines.append("No drift: the committed matrices say what the index and the wheels say.")
+    elif report.mode == "verify":
+        names = " ".join(m.name for m in drifted)
+        lines.append(f"Drift in {len(drifted)} of {len(report.matrices)} matrices. After reading what changed, "
+                     f"rewrite them with `envsolve matrices refresh {names}` and commit.")
+    else:
+        lines.append(f"Rewrote {', '.join(f'{m.name}.toml' for m in drifted if m.written)}: review the diff, "
+                     "then commit.")
+    lines.append(f"Read {report.network_bytes / 1e6:.1f} MB from the network in {report.requests} request(s) in "
+                 f"{report.seconds:.1f} s (cache: {report.cache}).")
+    return "\n".join(lines)
+
+
+def _key_text(key: Sequence[str], row: Mapping[str, Any]) -> str:
+    return " ".join(str(row.get(k)) for k in key)
+
+
+def _facts(row: Mapping[str, Any], key: Sequence[str] = (), limit: int = 8) -> str:
+    shown = [(k, v) for k, v in row.items() if k not in _QUIET_FIELDS and k not in key][:limit]
+    return ", ".join(f"{k} {_value(v)}" for k, v in shown)
+
+
+def _value(value: Any, limit: int = 90) -> str:
+    text = "(absent)" if value is None else _cell(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_cell(v)}" for k, v in value.items())
     return str(value)
 
 

@@ -98,6 +98,8 @@ def installed_torch(version: str, context: Context) -> Candidate:
 
 
 def torchaudio_candidate(version: str, context: Context) -> Candidate:
+    from envsolve.resolver.pairing import torch_abi_rule
+
     row = row_for("torchaudio", version)
     base, _ = split_local(version)
     provides = [Provide("pkg:torchaudio", base)]
@@ -106,29 +108,44 @@ def torchaudio_candidate(version: str, context: Context) -> Candidate:
         provides += [Provide(f"api:torchaudio.{api}", base, {"unknown": "1"}) for api in WATCHED_TORCHAUDIO_API]
         return candidate("torchaudio", version, provides, [], "not in matrices/torchaudio.toml")
     provides += [Provide(f"api:torchaudio.{api}", base) for api in row.get("exports", [])]
-    # torchaudio's wheels pin torch==X; 2.11.0's declare nothing, and the torch matrix pairs it by release.
+    # torchaudio's wheels pin torch==X; 2.11.0's declare nothing, and the torch matrix pairs it by release; 2.11.1
+    # declares a range (torch>=2.11), which is what it accepts, and its binaries narrow it (torch_abi).
     pinned = row.get("torch") or next((r["torch"] for r in torch_rows() if r.get("torchaudio") == base), None)
+    declared = row.get("torch_requires") if not row.get("torch") else None
+    spec = declared or (f"=={pinned}" if pinned else None)
     local = split_local(version)[1]
-    requires = family_rule("torchaudio", f"=={pinned}", local, _src(row)) if pinned else []
+    requires = family_rule("torchaudio", str(spec), local, _src(row)) if spec else []
+    requires += torch_abi_rule(f"torchaudio {base}", row)
     return candidate("torchaudio", version, provides, requires, _src(row))
 
 
 def torchvision_candidate(version: str, context: Context) -> Candidate:
+    from envsolve.resolver.pairing import torch_abi_rule
+
     base, local = split_local(version)
     rows = [r for r in torch_rows() if r.get("torchvision") == base]
+    own = row_for("torchvision", version)
     provides = [Provide("pkg:torchvision", base)]
-    if not rows:
-        return candidate("torchvision", version, provides, [], "not in matrices/torch.toml")
-    requires = family_rule("torchvision", f"=={rows[0]['torch']}", local, _src(rows[0]))
-    return candidate("torchvision", version, provides, requires, _src(rows[0]))
+    abi = torch_abi_rule(f"torchvision {base}", own) if own else []
+    if rows:
+        requires = family_rule("torchvision", f"=={rows[0]['torch']}", local, _src(rows[0]))
+        return candidate("torchvision", version, provides, requires + abi, _src(rows[0]))
+    if own and own.get("torch_requires"):
+        # A release no torch row pairs (torchvision 0.29.1: torch>=2.14.0): its own Requires-Dist and binaries.
+        requires = family_rule("torchvision", str(own["torch_requires"]), local, _src(own))
+        return candidate("torchvision", version, provides, requires + abi, _src(own))
+    return candidate("torchvision", version, provides, abi, _src(own) if own else "not in matrices/torch.toml")
 
 
 def torchcodec_candidate(version: str, context: Context) -> Candidate:
+    from envsolve.resolver.pairing import torch_abi_rule
+
     row, provides, unknown = _lookup("torchcodec", "torchcodec", version)
     if row is None:
         return unknown
     src = _src(row)
     requires = family_rule("torchcodec", torch_spec(str(row["torch"])), None, src) if row.get("torch") else []
+    requires += torch_abi_rule(f"torchcodec {split_local(version)[0]}", row)
     if row.get("cuda_major"):
         # PyPI's torchcodec 0.11.0 and >= 0.14.0 are +cu130 builds: they need a CUDA 13 torch.
         variants = tuple(sorted({str(r["variant"]) for r in torch_rows()

@@ -1,9 +1,9 @@
 """Every finding code the rulebook can raise is documented, and the docs are generated from the catalogue.
 
-The codes raised are read from the source's syntax tree, not by pattern: every `Require(...)` (its
-`code`, positional or keyword), every `Finding(...)` made directly, every `code=` keyword and every parameter default named `code`. Codes
-derived from a library's '-missing' code in check.py (cudnn-shadowed, ...) are expanded for every
-library a `library_rule(...)` call names.
+The codes raised are read from the source's syntax tree, not by pattern: every `Require(...)` (its `code`,
+positional or keyword), every `Finding(...)` made directly, every `code=` keyword and every parameter default
+named `code`. Codes derived from a library's '-missing' code in check.py (cudnn-shadowed, ...) are expanded
+for every library a `library_rule(...)` call names.
 """
 
 from __future__ import annotations

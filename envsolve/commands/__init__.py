@@ -35,8 +35,16 @@ COMMANDS: tuple[Command, ...] = (
             "Probe this machine: NVIDIA driver and the CUDA it allows, GPUs and compute capability, CUDA/cuDNN/FFmpeg "
             "libraries and where they live, what each native consumer's loader picks, installed packages, platform "
             "and FFmpeg. --json writes the host snapshot for `plan --host`."),
-    Command("matrices", "show a compatibility matrix",
-            "List the matrices, or show one as a table (every row has a source; --json shows them)."),
+    Command("matrices", "show a compatibility matrix; verify or refresh the derived ones against the index",
+            "List the matrices, or show one as a table (every row has a source; --json shows them). "
+            "`envsolve matrices verify [NAME...]` re-derives the registry-derivable matrices from the index pip uses "
+            "and the wheels themselves (METADATA, ELF symbols and sonames, by HTTP range requests, cached) and "
+            "reports what drifted and what it means for a rule, without writing: exit 0 no drift, 1 drift. "
+            "`envsolve matrices refresh [NAME...]` rewrites them, keeping curated rows and fields.",
+            epilog="Derivable: torchaudio, torchvision, torchcodec, torch, ctranslate2, faster_whisper, "
+            "pyannote_audio, huggingface_hub, whisperx (and cuda_images, from a git checkout). The others are "
+            "curated by hand. Progress goes to stderr; a first run reads about 20 GB (torch's libraries, streamed, "
+            "nothing kept), a cached one seconds."),
     Command("explain", "explain a finding code with its sources",
             "Show what a finding code means, its symptoms, ways out and sources."),
     Command("run", "transcribe and diarize audio (envsolve run --sample for a demo)",

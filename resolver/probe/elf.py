@@ -1,9 +1,15 @@
 """A small read-only ELF reader: just what the loader simulation needs.
 
 Modelled on pypa/packaging's ``_elffile.py``: struct-based, one error type, 32/64-bit and both byte
-orders. It reads the header, the program headers and the dynamic section (DT_NEEDED, DT_SONAME,
-DT_RPATH, DT_RUNPATH, DT_FLAGS_1). The sonames a binary dlopens by name (ctranslate2 and cuDNN do)
-are strings in it, found by loader.dlopen_names without parsing.
+orders. It reads the header, the program headers, the dynamic section (DT_NEEDED, DT_SONAME,
+DT_RPATH, DT_RUNPATH, DT_FLAGS_1) and the dynamic symbol table (defined and undefined names with their
+GNU symbol versions), because a torchaudio built against a newer torch imports names an older torch does
+not export. The sonames a binary dlopens by name (ctranslate2 and cuDNN do) are strings in it, found by
+loader.dlopen_names without parsing.
+
+The symbol table is found through the dynamic section (DT_SYMTAB, DT_STRTAB, DT_GNU_HASH or DT_HASH for
+its length, DT_VERSYM/DT_VERNEED/DT_VERDEF), as the loader finds it, so a stripped file works and the
+section headers at the end of the file are only a fallback for the symbol count.
 
 Every read is bounded: a table is capped before it is read and strings are read one at a time, so
 a 2 GB libtorch_cuda.so or a corrupt file costs at most a few megabytes and never hangs.
@@ -31,6 +37,7 @@ __all__ = [
     "ElfError",
     "ElfFile",
     "ElfHeader",
+    "Symbol",
     "is_soname_like",
     "read_header",
     "soname_of",
@@ -43,11 +50,22 @@ PF_X = 1
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_1_NODEFLIB = 0x800
+DT_HASH, DT_SYMTAB, DT_SYMENT = 4, 6, 11
+DT_GNU_HASH, DT_VERSYM, DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = (
+    0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF,
+)
+SHT_DYNSYM = 11
+SHN_UNDEF = 0
+STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+VERSYM_HIDDEN = 0x8000
 
 # Caps that no real object comes near; they keep corrupt input cheap.
 _MAX_TABLE = 4 << 20  # program header, section header and dynamic tables
 _MAX_STRING = 4096  # one dynamic string (a soname, an RPATH)
 _MAX_INTERP = 4096
+_MAX_SYMBOLS = 4_000_000  # libtorch_cpu.so has about 200,000
+_MAX_STRTAB = 512 << 20  # the whole dynamic string table is read at once for the symbol table
+_MAX_VERSIONS = 65_536
 
 # (class, data) -> (header tail, program header, section header, dynamic entry) formats
 _FORMATS = {
@@ -125,6 +143,23 @@ def read_header(f: BinaryIO) -> ElfHeader:
         shnum,
         shstrndx,
     )
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One dynamic symbol: defined here (exported) or undefined (imported from another object)."""
+
+    name: str
+    defined: bool
+    binding: int  # STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE (10)
+    type: int  # STT_FUNC = 2, STT_OBJECT = 1, ...
+    version: str | None = None  # GLIBC_2.2.5: from DT_VERNEED (undefined) or DT_VERDEF (defined)
+    version_file: str | None = None  # the object DT_VERNEED names for that version (libc.so.6)
+    hidden: bool = False  # a non-default version (name@VER rather than name@@VER)
+
+    @property
+    def weak(self) -> bool:
+        return self.binding == STB_WEAK
 
 
 @dataclass(frozen=True)
@@ -213,6 +248,18 @@ class ElfFile:
         """DF_1_NODEFLIB (``-z nodeflib``): the loader skips ld.so.cache and the default dirs."""
         return bool(self.flags_1 & DF_1_NODEFLIB)
 
+    def dynamic_symbols(self) -> tuple[Symbol, ...]:
+        """The global and weak symbols of the dynamic symbol table, in table order (nm -D).
+
+        Reads through the dynamic section, as the loader does; () for an object without one.
+        """
+        try:
+            return self._read_symbols()
+        except (struct.error, OverflowError, ValueError, UnicodeDecodeError) as e:
+            raise ElfError(f"corrupt ELF file: {e}") from e
+        except OSError as e:
+            raise ElfError(f"cannot read ELF file: {e}") from e
+
     # -- reading -----------------------------------------------------------------------------
 
     def _read_at(self, offset: int, size: int) -> bytes:
@@ -261,6 +308,7 @@ class ElfFile:
         self.rpath: str | None = None
         self.runpath: str | None = None
         self.flags_1 = 0
+        self._dyn: dict[int, int] = {}
         dyn = next((s for s in self._segments if s.type == PT_DYNAMIC), None)
         if dyn is None:  # static executable or object file
             return
@@ -273,6 +321,7 @@ class ElfFile:
         for tag, val in rows:
             if tag == DT_NULL:
                 break
+            self._dyn.setdefault(tag, val)
             if tag == DT_STRTAB:
                 strtab = val
             elif tag == DT_STRSZ:
@@ -300,6 +349,125 @@ class ElfFile:
             else:
                 self.runpath = text
         self.needed = tuple(needed)
+
+    def _read_symbols(self) -> tuple[Symbol, ...]:
+        dyn = self._dyn
+        if DT_SYMTAB not in dyn or DT_STRTAB not in dyn:
+            return ()
+        h = self.header
+        e = "<" if h.data == 1 else ">"
+        sym_fmt = e + ("IBBHQQ" if h.elf_class == 2 else "IIIBBH")
+        entsize = dyn.get(DT_SYMENT) or struct.calcsize(sym_fmt)
+        if entsize < struct.calcsize(sym_fmt):
+            raise ElfError(f"symbol entry size {entsize} too small")
+        count = self._symbol_count(e)
+        if count > _MAX_SYMBOLS:
+            raise ElfError(f"{count} dynamic symbols is more than any real object has")
+        strsz = dyn.get(DT_STRSZ)
+        if strsz is None or strsz > _MAX_STRTAB:
+            raise ElfError("dynamic string table size missing or too large")
+        strings = self._read_at(self._vaddr_to_offset(dyn[DT_STRTAB]), strsz)
+        raw = self._read_at(self._vaddr_to_offset(dyn[DT_SYMTAB]), entsize * count)
+        if len(raw) < entsize * count:
+            raise ElfError("symbol table runs past the end of the file")
+        versym = b""
+        if DT_VERSYM in dyn:
+            versym = self._read_at(self._vaddr_to_offset(dyn[DT_VERSYM]), 2 * count)
+        versions = self._versions(e, strings)
+
+        def text(index: int) -> str:
+            if index >= len(strings):
+                raise ElfError(f"symbol name index {index} past DT_STRSZ")
+            end = strings.find(b"\0", index)
+            return os.fsdecode(strings[index : end if end >= 0 else len(strings)])
+
+        out: list[Symbol] = []
+        for i in range(1, count):
+            fields = struct.unpack_from(sym_fmt, raw, i * entsize)
+            if h.elf_class == 2:
+                name, info, shndx = fields[0], fields[1], fields[3]
+            else:
+                name, info, shndx = fields[0], fields[3], fields[5]
+            binding, kind = info >> 4, info & 0xF
+            if binding == STB_LOCAL or name == 0:
+                continue
+            ver_index, hidden = 0, False
+            if len(versym) >= 2 * (i + 1):
+                (raw_ver,) = struct.unpack_from(e + "H", versym, 2 * i)
+                ver_index, hidden = raw_ver & 0x7FFF, bool(raw_ver & VERSYM_HIDDEN)
+            version, file = versions.get(ver_index, (None, None)) if ver_index > 1 else (None, None)
+            out.append(Symbol(text(name), shndx != SHN_UNDEF, binding, kind, version, file, hidden))
+        return tuple(out)
+
+    def _symbol_count(self, e: str) -> int:
+        """Entries in the dynamic symbol table: from DT_HASH, else DT_GNU_HASH, else the section headers."""
+        dyn = self._dyn
+        if DT_HASH in dyn:
+            _, nchain = struct.unpack(e + "II", self._read_at(self._vaddr_to_offset(dyn[DT_HASH]), 8))
+            return int(nchain)
+        if DT_GNU_HASH in dyn:
+            base = self._vaddr_to_offset(dyn[DT_GNU_HASH])
+            nbuckets, symoffset, bloom_size, _ = struct.unpack(e + "IIII", self._read_at(base, 16))
+            word = 8 if self.header.elf_class == 2 else 4
+            if nbuckets * 4 > _MAX_TABLE or bloom_size * word > _MAX_TABLE:
+                raise ElfError("GNU hash table too large")
+            at = base + 16 + bloom_size * word
+            raw = self._read_at(at, nbuckets * 4)
+            if len(raw) < nbuckets * 4:
+                raise ElfError("GNU hash buckets run past the end of the file")
+            buckets = struct.unpack(e + f"{nbuckets}I", raw)
+            last = max(buckets, default=0)
+            if last < symoffset:
+                return int(symoffset)
+            chain_at = at + nbuckets * 4 + (last - symoffset) * 4
+            while last - symoffset < _MAX_SYMBOLS:
+                (value,) = struct.unpack(e + "I", self._read_at(chain_at, 4))
+                if value & 1:
+                    return int(last + 1)
+                last += 1
+                chain_at += 4
+            raise ElfError("GNU hash chain does not end")
+        h = self.header
+        fmt = _FORMATS[(h.elf_class, h.data)][2]
+        for row in self._table(h.shoff, h.shentsize, h.shnum, fmt) if h.shoff and h.shnum else []:
+            if row[1] == SHT_DYNSYM and row[9]:
+                return int(row[5] // row[9])
+        raise ElfError("cannot tell how many dynamic symbols there are (no hash table, no .dynsym header)")
+
+    def _versions(self, e: str, strings: bytes) -> dict[int, tuple[str, str | None]]:
+        """Version index -> (version name, the file that defines it for DT_VERNEED entries)."""
+
+        def text(index: int) -> str:
+            end = strings.find(b"\0", index)
+            return os.fsdecode(strings[index : end if end >= 0 else len(strings)])
+
+        out: dict[int, tuple[str, str | None]] = {}
+        dyn = self._dyn
+        if DT_VERNEED in dyn:
+            at = self._vaddr_to_offset(dyn[DT_VERNEED])
+            for _ in range(min(dyn.get(DT_VERNEEDNUM, 0), _MAX_VERSIONS)):
+                _, cnt, file, aux, nxt = struct.unpack(e + "HHIII", self._read_at(at, 16))
+                va = at + aux
+                for _ in range(min(cnt, _MAX_VERSIONS)):
+                    _, _, other, name, vnext = struct.unpack(e + "IHHII", self._read_at(va, 16))
+                    out[other & 0x7FFF] = (text(name), text(file))
+                    if not vnext:
+                        break
+                    va += vnext
+                if not nxt:
+                    break
+                at += nxt
+        if DT_VERDEF in dyn:
+            at = self._vaddr_to_offset(dyn[DT_VERDEF])
+            for _ in range(min(dyn.get(DT_VERDEFNUM, 0), _MAX_VERSIONS)):
+                _, flags, ndx, cnt, _, aux, nxt = struct.unpack(e + "HHHHIII", self._read_at(at, 20))
+                if cnt and not flags & 1:  # VER_FLG_BASE names the file itself, not a version
+                    (name,) = struct.unpack(e + "I", self._read_at(at + aux, 4))
+                    out[ndx & 0x7FFF] = (text(name), None)
+                if not nxt:
+                    break
+                at += nxt
+        return out
 
     def _string(self, offset: int) -> str:
         raw = self._read_at(offset, _MAX_STRING)

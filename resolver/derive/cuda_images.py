@@ -1,27 +1,31 @@
-"""Derive matrices/cuda_images.toml: which nvidia/cuda Ubuntu tags exist and what is inside them.
+"""cuda_images.toml: which nvidia/cuda Ubuntu tags exist and what is inside them (not a registry: a git checkout).
 
-Reads a git checkout (bare or work tree) of NVIDIA's GitLab repo nvidia/container-images/cuda
-(or a GitHub mirror of it): doc/supported-tags.md and doc/unsupported-tags.md name the tags,
-dist/[end-of-life/]<cuda>/<os>/{base,runtime,devel}/[cudnn*/]Dockerfile say what is inside
-(NVIDIA_REQUIRE_CUDA, NV_CUDNN_VERSION, NV_CUDNN_PACKAGE_NAME, from the amd64 build stage).
-Optionally `--cog` (a git dir of replicate/cog) adds CUDA versions the repo does not have yet,
-from cog's Docker Hub crawl pkg/config/cuda_compatibility.json, and cross-checks cuDNN devel tags.
+Reads a git checkout (bare or work tree) of NVIDIA's GitLab repo nvidia/container-images/cuda (or a GitHub
+mirror of it): doc/supported-tags.md and doc/unsupported-tags.md name the tags,
+dist/[end-of-life/]<cuda>/<os>/{base,runtime,devel}/[cudnn*/]Dockerfile say what is inside (NVIDIA_REQUIRE_CUDA,
+NV_CUDNN_VERSION, NV_CUDNN_PACKAGE_NAME, from the amd64 build stage). Optionally a git dir of replicate/cog adds
+CUDA versions the repo does not have yet, from cog's Docker Hub crawl pkg/config/cuda_compatibility.json.
 
-    python scripts/derive_cuda_images.py --repo PATH [--rev REV] [--cog PATH] [--check]
+    envsolve matrices refresh cuda_images --cuda-images-repo PATH [--cuda-images-rev REV] [--cog-repo PATH]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shlex
 import subprocess
-import sys
-from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _matrix_io import render_matrix, write_or_check
+from envsolve.resolver.derive._context import Context
+from envsolve.resolver.derive._toml import Derived
+
+__all__ = ["NeedsCheckout", "derive_cuda_images"]
+
+
+class NeedsCheckout(Exception):
+    """cuda_images is read from a git checkout, not from the package index."""
+
 
 OSES = ("ubuntu20.04", "ubuntu22.04", "ubuntu24.04")
 MIN_CUDA = (11, 8, 0)
@@ -103,7 +107,7 @@ def find_dockerfile(paths: set[str], cuda: str, osdir: str, sub: str) -> str | N
     return None
 
 
-def derive_repo(repo: str, rev: str, label: str) -> list[dict]:
+def derive_repo(repo: str, rev: str, label: str) -> list[dict[str, Any]]:
     sha = git(repo, "rev-parse", f"{rev}^{{commit}}").strip()
     log = git(repo, "log", "-1", "--format=%H %ad %s", "--date=short", sha, "--", "doc", "dist")
     last = log.split(" ", 2)
@@ -112,7 +116,7 @@ def derive_repo(repo: str, rev: str, label: str) -> list[dict]:
     unsupported = scan_tags(git(repo, "show", f"{sha}:doc/unsupported-tags.md"))
     upstream = f"{UPSTREAM} (mirror {label}) at {sha[:12]}"
     checked = (
-        f"scripts/derive_cuda_images.py read these files with git at commit {sha} of {label} "
+        f"envsolve matrices refresh read these files with git at commit {sha} of {label} "
         f"(doc/ and dist/ last changed by {last[0]} {last[1]} {last[2].strip()!r})"
     )
     rows = []
@@ -133,7 +137,7 @@ def derive_repo(repo: str, rev: str, label: str) -> list[dict]:
         osdir = os_.replace(".", "")
 
         files = [doc]
-        row: dict = {"cuda": cuda, "os": os_, "flavors": flavors or None}
+        row: dict[str, Any] = {"cuda": cuda, "os": os_, "flavors": flavors or None}
         base = find_dockerfile(paths, cuda, osdir, "base")
         if base:
             files.append(base)
@@ -193,10 +197,10 @@ def derive_repo(repo: str, rev: str, label: str) -> list[dict]:
     return rows
 
 
-def read_cog(cog: str) -> tuple[dict[tuple[str, str], dict], str, str]:
+def read_cog(cog: str) -> tuple[dict[tuple[str, str], dict[str, Any]], str, str]:
     sha = git(cog, "rev-parse", "HEAD^{commit}").strip()
     last = git(cog, "log", "-1", "--format=%h %ad", "--date=short", sha, "--", COG_FILE).strip()
-    crawl: dict[tuple[str, str], dict] = {}
+    crawl: dict[tuple[str, str], dict[str, Any]] = {}
     for item in json.loads(git(cog, "show", f"{sha}:{COG_FILE}")):
         m = TAG_RE.match(item["Tag"])
         if m and m.group(4) in OSES and vkey(m.group(1)) >= MIN_CUDA and m.group(2):
@@ -209,7 +213,8 @@ def read_cog(cog: str) -> tuple[dict[tuple[str, str], dict], str, str]:
     return crawl, sha, last
 
 
-def merge_cog(rows: list[dict], crawl: dict, sha: str, last: str) -> list[dict]:
+def merge_cog(rows: list[dict[str, Any]], crawl: dict[tuple[str, str], dict[str, Any]], sha: str,
+              last: str) -> list[dict[str, Any]]:
     where = f"replicate/cog {COG_FILE} at {sha} (regenerated {last})"
     by_key = {(r["cuda"], r["os"]): r for r in rows}
     for row in rows:
@@ -246,52 +251,35 @@ def merge_cog(rows: list[dict], crawl: dict, sha: str, last: str) -> list[dict]:
             ),
             "source": COG_URL.format(sha=sha) + f" (Docker Hub crawl): {hit['tag']}",
             "checked": (
-                f"scripts/derive_cuda_images.py read {where}; cog's tools/compatgen listed the tag "
+                f"envsolve matrices refresh read {where}; cog's tools/compatgen listed the tag "
                 "on Docker Hub and took the cuDNN major from NV_CUDNN_VERSION in the image config"
             ),
         }
     return sorted(by_key.values(), key=lambda r: (vkey(r["cuda"]), r["os"]))
 
 
-def ordered(row: dict) -> dict:
+def ordered(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row.get(k) for k in FIELDS}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repo", required=True, help="git dir of nvidia/container-images/cuda or a mirror")
-    ap.add_argument("--rev", default="HEAD", help="commit to read (default HEAD)")
-    ap.add_argument(
-        "--label",
-        default="github.com/abyss-solutions/nvidia_container_images",
-        help="where --repo came from, written into source/checked",
-    )
-    ap.add_argument("--cog", help="git dir of replicate/cog, for its Docker Hub crawl")
-    ap.add_argument("--check", action="store_true", help="report drift instead of writing")
-    args = ap.parse_args()
-    rows = derive_repo(args.repo, args.rev, args.label)
-    if args.cog:
-        rows = merge_cog(rows, *read_cog(args.cog))
-    command = f"python scripts/derive_cuda_images.py --repo <git dir of {args.label}> --label {args.label}"
-    if args.rev != "HEAD":
-        command += f" --rev {args.rev}"
-    if args.cog:
-        command += " --cog <git dir of github.com/replicate/cog>"
-    header = f"""generated by envsolve scripts/derive_cuda_images.py, regenerate with:
+def derive_cuda_images(ctx: Context) -> Derived:
+    repo = ctx.options.get("cuda_images_repo")
+    if not repo:
+        raise NeedsCheckout("cuda_images is read from a git checkout of nvidia/container-images/cuda, not from the "
+                            "package index: pass --cuda-images-repo PATH")
+    rev = ctx.options.get("cuda_images_rev") or "HEAD"
+    label = ctx.options.get("cuda_images_label") or "github.com/abyss-solutions/nvidia_container_images"
+    rows = derive_repo(repo, rev, label)
+    if ctx.options.get("cog_repo"):
+        rows = merge_cog(rows, *read_cog(ctx.options["cog_repo"]))
+    command = f"envsolve matrices refresh cuda_images --cuda-images-repo <git dir of {label}>"
+    if rev != "HEAD":
+        command += f" --cuda-images-rev {rev}"
+    if ctx.options.get("cog_repo"):
+        command += " --cog-repo <git dir of github.com/replicate/cog>"
+    header = f"""generated by envsolve matrices refresh cuda_images, regenerate with:
   {command}
 nvidia/cuda tags are <cuda>-[<cudnn_tag>-]<flavor>-<os>; flavors lists
 the plain tags, cudnn_flavors the <cuda>-<cudnn_tag>-<flavor>-<os> tags. Absent field = unknown."""
-    rows = [ordered(r) for r in rows]
-    text = render_matrix(
-        "cuda_images",
-        "nvidia/cuda Ubuntu image tags: flavors, cuDNN inside, NVIDIA_REQUIRE_CUDA",
-        ["cuda", "os"],
-        "cuda",
-        rows,
-        header,
-    )
-    return write_or_check("cuda_images", text, args.check)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return Derived("cuda_images", "nvidia/cuda Ubuntu image tags: flavors, cuDNN inside, NVIDIA_REQUIRE_CUDA",
+                   ["cuda", "os"], "cuda", header, [ordered(r) for r in rows])

@@ -1,0 +1,150 @@
+"""Re-deriving the registry-derivable matrices from primary evidence: `envsolve matrices verify` and `refresh`.
+
+Light on purpose (the standard library and `packaging`), and never imported by `plan` or `doctor`: the rules
+read the committed files only. Each deriver reads the package index pip is configured to use (the simple API:
+files, yanked, upload times, METADATA) and the wheels themselves by HTTP range requests (the zip's central
+directory, then only the members needed: METADATA, Python sources, shared objects), caching what it read by each
+file's sha256 under ~/.cache/envsolve-derive.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envsolve.errors import EnvsolveError
+from envsolve.resolver.derive._context import Context
+from envsolve.resolver.derive._http import DEFAULT_CACHE, Fetcher, Progress
+from envsolve.resolver.derive._index import Index, configured_index
+from envsolve.resolver.derive._toml import Derived, RowChange, compare, keep_checked, render, sort_rows
+
+__all__ = ["DERIVABLE", "MatrixReport", "Report", "matrices_dir", "run"]
+
+# matrix -> "module:function"; the order is the order they are derived and reported in.
+DERIVABLE: Mapping[str, str] = {
+    "torchaudio": "family:derive_torchaudio",
+    "torchvision": "family:derive_torchvision",
+    "torchcodec": "family:derive_torchcodec",
+    "torch": "torch:derive_torch",
+    "ctranslate2": "ctranslate2:derive_ctranslate2",
+    "faster_whisper": "faster_whisper:derive_faster_whisper",
+    "pyannote_audio": "audio:derive_pyannote_audio",
+    "huggingface_hub": "audio:derive_huggingface_hub",
+    "whisperx": "audio:derive_whisperx",
+    "cuda_images": "cuda_images:derive_cuda_images",
+}
+NOT_FROM_THE_INDEX = ("cuda_images",)
+
+
+@dataclass
+class MatrixReport:
+    """One matrix: what re-deriving it found against the committed file."""
+
+    name: str
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[Mapping[str, Any]] = field(default_factory=list)
+    changed: list[RowChange] = field(default_factory=list)
+    meanings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    key: tuple[str, ...] = ()
+    rows: int = 0
+    skipped: str | None = None  # why it was not checked
+    written: bool = False
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "rows": self.rows, "skipped": self.skipped, "written": self.written,
+                "added": [dict(r) for r in self.added], "removed": [dict(r) for r in self.removed],
+                "changed": [{"key": list(c.key), "fields": {f: {"old": c.old.get(f), "new": c.new.get(f)}
+                                                            for f in c.fields}} for c in self.changed],
+                "meanings": self.meanings, "notes": self.notes}
+
+
+@dataclass
+class Report:
+    mode: str  # "verify" or "refresh"
+    matrices: list[MatrixReport]
+    index: str
+    index_from: str
+    folder: Path
+    seconds: float = 0.0
+    network_bytes: int = 0
+    requests: int = 0
+    cache: str = ""
+
+    @property
+    def drifted(self) -> list[MatrixReport]:
+        return [m for m in self.matrices if m.drifted]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "index": self.index, "index_from": self.index_from, "folder": str(self.folder),
+                "seconds": round(self.seconds, 2), "network_bytes": self.network_bytes, "requests": self.requests,
+                "cache": self.cache, "drift": bool(self.drifted), "matrices": [m.to_json() for m in self.matrices]}
+
+
+def matrices_dir(explicit: str | None = None) -> Path:
+    """The folder verify compares with and refresh writes: --matrices, ENVSOLVE_MATRICES_DIR, else the package's."""
+    import os
+    from importlib import resources
+
+    chosen = explicit or os.environ.get("ENVSOLVE_MATRICES_DIR")
+    if chosen:
+        return Path(chosen)
+    return Path(str(resources.files("envsolve.matrices")))
+
+
+def _deriver(name: str) -> Callable[[Context], Derived]:
+    module, function = DERIVABLE[name].split(":")
+    fn: Callable[[Context], Derived] = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    return fn
+
+
+def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None = None,
+        cache: Path | None = DEFAULT_CACHE, max_age: float = 3600.0, progress: Progress | None = None,
+        options: Mapping[str, Any] | None = None) -> Report:
+    """Re-derive `names` (every derivable matrix when empty) and compare with `folder`; refresh also writes."""
+    from envsolve.resolver.derive.cuda_images import NeedsCheckout
+    from envsolve.resolver.derive.meaning import meanings
+
+    unknown = [n for n in names if n not in DERIVABLE]
+    if unknown:
+        raise EnvsolveError("unknown-matrix", f"{', '.join(unknown)}: not a derivable matrix.",
+                            hint=f"Derivable: {', '.join(DERIVABLE)}; the others are curated by hand.")
+    url, where = (index_url, "--index-url") if index_url else configured_index()
+    fetcher = Fetcher(cache, max_age, progress or Progress())
+    ctx = Context(Index(fetcher, url), folder, dict(options or {}))
+    started = time.monotonic()
+    reports = []
+    for name in names or list(DERIVABLE):
+        report = MatrixReport(name)
+        reports.append(report)
+        try:
+            derived = _deriver(name)(ctx)
+        except NeedsCheckout as why:
+            if names:
+                raise EnvsolveError("needs-checkout", str(why), hint="Or leave cuda_images out of the names.") from why
+            report.skipped = str(why)
+            continue
+        sort_rows(derived)
+        committed = ctx.committed(name)
+        keep_checked(derived, committed)
+        report.key, report.rows, report.notes = tuple(derived.key), len(derived.rows), derived.notes
+        report.added, report.removed, report.changed = compare(derived, committed)
+        report.meanings = meanings(derived, report.added, report.removed, report.changed)
+        text = render(derived)
+        path = folder / f"{name}.toml"
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if mode == "refresh" and text != old:
+            tmp = path.with_suffix(".toml.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+            report.written = True
+    return Report(mode, reports, url, where, folder, time.monotonic() - started, fetcher.network_bytes,
+                  fetcher.requests, str(cache) if cache else "none")
