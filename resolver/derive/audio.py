@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
+from email.message import Message
 from typing import Any
 
 from packaging.version import Version
@@ -107,6 +108,17 @@ def _pyannote_code(ctx: Context, dist: Dist) -> dict[str, Any]:
     return ctx.facts.get(dist.sha256, "pyannote-code/1", read)
 
 
+def _spec_row(ctx: Context, version: Version, files: Sequence[Dist], f: Dist,
+              wanted: dict[str, str]) -> tuple[Message, Row, list[str]]:
+    """A release's row from its wheel's METADATA: the index facts, Requires-Python and the watched specs."""
+    meta = ctx.metadata(f)
+    row, notes = _release_fields(files, f)
+    row = {"version": str(version), **row, "python_requires": meta["Requires-Python"]}
+    specs, more = _pyast.requirements(meta, wanted)
+    row.update(specs)
+    return meta, row, notes + more
+
+
 def derive_pyannote_audio(ctx: Context) -> Derived:
     rows = []
     wanted = _pyast.fields("torch=torch torchaudio=torchaudio torchcodec=torchcodec huggingface-hub=huggingface_hub "
@@ -117,12 +129,7 @@ def derive_pyannote_audio(ctx: Context) -> Derived:
         f = first_wheel(files)
         if f is None:
             continue
-        meta = ctx.metadata(f)
-        row, notes = _release_fields(files, f)
-        row = {"version": str(version), **row, "python_requires": meta["Requires-Python"]}
-        specs, more = _pyast.requirements(meta, wanted)
-        row.update(specs)
-        notes += more
+        meta, row, notes = _spec_row(ctx, version, files, f, wanted)
         code = _pyannote_code(ctx, f)
         row["torchaudio_apis"] = code["torchaudio_apis"]
         row["torchaudio_apis_at_import"] = sorted(code["at_import"])
@@ -241,12 +248,7 @@ def derive_whisperx(ctx: Context) -> Derived:
         f = first_wheel(files)
         if f is None:
             continue
-        meta = ctx.metadata(f)
-        row, notes = _release_fields(files, f)
-        row = {"version": str(version), **row, "python_requires": meta["Requires-Python"]}
-        specs, more = _pyast.requirements(meta, wanted)
-        row.update(specs)
-        notes += more
+        meta, row, notes = _spec_row(ctx, version, files, f, wanted)
         row.update(artifact_fields(f))
         row["evidence"] = _evidence(meta, wanted)
         row["note"] = "; ".join(notes) or None
