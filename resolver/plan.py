@@ -87,6 +87,7 @@ class Plan:
             "devices": self.devices,
             "source_builds": self.source_builds,
             "python": self.python,
+            "target": self.target(),
             "packages": [{"name": p.name, "version": p.version, "requirement": p.requirement,
                           "index": p.index, "exact": p.exact, "why": p.why, "source": p.source}
                          for p in self.pins],
@@ -99,6 +100,13 @@ class Plan:
             "warnings": [w.to_json() for w in self.warnings],
             "notes": self.notes,
         }
+
+    def target(self) -> dict[str, Any]:
+        """What the rendered files need to know about the machine the plan is for (docs/plan-json.md)."""
+        return {"arch": self.host.os.arch or "x86_64", "platform": self.host.platform or "",
+                "gpus": [g.name for g in self.host.gpus or ()],
+                "driver_cuda": self.host.driver.cuda if self.host.driver and self.host.driver.cuda else "",
+                "keeps_preinstalled": any(d.rule == "keep-preinstalled" for d in self.decisions)}
 
 
 def make_plan(host: Host, request: Request) -> Plan:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +36,29 @@ def case_files(kind: str) -> list[Path]:
 @pytest.fixture
 def cpu_host() -> Host:
     return load_host("cpu-box.json")
+
+
+def build_wheel(project: Path, out: Path, files: list[str]) -> tuple[Path, str]:
+    """envsolve's wheel, built by setuptools' PEP 517 hook (offline) from a copy of `files` in `project`."""
+    root = TESTS.parent
+    for rel in files:
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, project / rel)
+    build = ("import sys, setuptools.build_meta as backend; "
+             "print('WHEEL=' + backend.build_wheel(sys.argv[1]))")
+    # PYTHONDONTWRITEBYTECODE makes distutils warn that it skips byte-compiling, a warning about the caller.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    proc = subprocess.run([sys.executable, "-c", build, str(out)], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    name = next(line for line in proc.stdout.splitlines() if line.startswith("WHEEL=")).removeprefix("WHEEL=")
+    return out / name, log
+
+
+def source_files(folders: list[str]) -> list[str]:
+    """Files under these folders as git sees them: tracked or new, never ignored (caches, temp files)."""
+    root = TESTS.parent
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *folders],
+                            cwd=root, capture_output=True, text=True, check=True).stdout.splitlines()
+    return sorted(p for p in set(listed) if (root / p).is_file())  # a deleted, still tracked file is not a source

@@ -8,15 +8,13 @@ build can fill a gap) and compares.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from conftest import build_wheel, source_files
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
@@ -24,11 +22,7 @@ BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md")
 
 
 def _source_files() -> list[str]:
-    """Files under the mapped folders as git sees them: tracked or new, never ignored (caches, temp files)."""
-    folders = sorted(set(MAPPING.values()))
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *folders],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
-    return sorted(p for p in set(listed) if (ROOT / p).is_file())  # a deleted, still tracked file is not a source
+    return source_files(sorted(set(MAPPING.values())))
 
 
 def _installed_name(source: str) -> str:
@@ -40,21 +34,9 @@ def _installed_name(source: str) -> str:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[zipfile.ZipFile, str]:
-    project = tmp_path_factory.mktemp("project")
-    for rel in [*BUILD_INPUTS, *_source_files()]:
-        (project / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, project / rel)
-    out = tmp_path_factory.mktemp("wheel")
-    build = ("import sys, setuptools.build_meta as backend; "
-             "print('WHEEL=' + backend.build_wheel(sys.argv[1]))")
-    # PYTHONDONTWRITEBYTECODE makes distutils warn that it skips byte-compiling, a warning about the caller.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    proc = subprocess.run([sys.executable, "-c", build, str(out)], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=300)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log
-    name = next(line for line in proc.stdout.splitlines() if line.startswith("WHEEL=")).removeprefix("WHEEL=")
-    return zipfile.ZipFile(out / name), log
+    path, log = build_wheel(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("wheel"),
+                            [*BUILD_INPUTS, *_source_files()])
+    return zipfile.ZipFile(path), log
 
 
 def test_source_files_are_found() -> None:

@@ -47,6 +47,14 @@ COMMANDS: tuple[Command, ...] = (
             "nothing kept), a cached one seconds."),
     Command("explain", "explain a finding code with its sources",
             "Show what a finding code means, its symptoms, ways out and sources."),
+    Command("render", "write a plan as files: requirements, hashed lock, environment.yml, Dockerfile, cells, CI",
+            "Render a plan (--plan FILE, or the same flags as plan) into files: requirements.in, a hashed "
+            "requirements.lock for the target's platform and Python, environment.yml, a Dockerfile (pathway A or B), "
+            "Colab and Kaggle cells, a Modal app, a bare-box install.sh and a GitHub Actions workflow. Every file "
+            "starts with a header naming the plan's hash and how to regenerate it. --check exits 1 with a diff when "
+            "the files on disk differ.",
+            epilog="lock asks pip to resolve against the index (network); the other kinds are pure functions of the "
+            "plan. Kinds that do not apply to a plan (a Dockerfile without a base image) are named on stderr."),
     Command("run", "transcribe and diarize audio (envsolve run --sample for a demo)",
             "Transcribe audio or video files with faster-whisper, give every word a speaker (pyannote, or an RTTM you "
             "pass), and write every output format. Folders contribute their audio files (not recursively); quoted "

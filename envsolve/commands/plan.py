@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from envsolve.commands._host import add_host_argument, load_host
 
+if TYPE_CHECKING:
+    from envsolve.resolver.plan import Plan
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_plan_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="write the versioned plan JSON (docs/plan-json.md)")
+
+
+def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that say what to plan for; `render` takes the same."""
     add_host_argument(parser)
     parser.add_argument("--pathway", default="auto", help="auto (default), A (host cuDNN/CUDA) or B (pip wheels)")
     parser.add_argument("--workload", default="pipeline", help="pipeline (default), whisperx or faster-whisper")
@@ -21,11 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow replacing a platform's preinstalled torch family (Colab, Kaggle)")
     parser.add_argument("--target", default="host", choices=("host", "image"),
                         help="install on the host itself (default) or build a Docker image for it")
-    parser.add_argument("--json", action="store_true", help="write the versioned plan JSON (docs/plan-json.md)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from envsolve.report import render_plan
+def plan_from_arguments(args: argparse.Namespace) -> Plan:
     from envsolve.resolver.plan import make_plan
     from envsolve.resolver.request import Request
 
@@ -34,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
     request = Request(workload=args.workload, pathway=args.pathway, device=args.device, python=args.python,
                       compute_type=args.compute_type, constraints=tuple(args.constraint or ()),
                       replace_preinstalled=args.replace_preinstalled, target=args.target)
-    plan = make_plan(host, request)
+    return make_plan(host, request)
+
+
+def run(args: argparse.Namespace) -> int:
+    from envsolve.report import render_plan
+
+    plan = plan_from_arguments(args)
     print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
     return 0

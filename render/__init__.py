@@ -1,0 +1,33 @@
+"""Render a plan into the files people use: requirements, a hashed lock, environment.yml, a Dockerfile,
+notebook cells, a Modal app, a bare-box install script and a CI workflow.
+
+Downstream of the resolver: this package imports it, never the other way. A kind is one module in
+render/kinds/ plus one entry in KINDS. Every value reaches a template through `Contract` (render/contract.py),
+checked against its grammar; templates are Jinja2 files in templates/ with StrictUndefined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["KINDS", "Kind"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    module: str  # envsolve.render.kinds.<module>
+    help: str
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("requirements", "requirements", "requirements.in: the plan's pins and indexes, for pip or pip-tools"),
+    Kind("lock", "lock", "requirements.lock: every package for the target, exact and sha256-hashed"),
+    Kind("environment", "environment", "environment.yml for conda (and conda-lock.yml when conda-lock is here)"),
+    Kind("dockerfile", "dockerfile", "Dockerfile: multi-stage, venv, non-root, --require-hashes, doctor at build"),
+    Kind("colab", "notebook", "colab-cell.py: a Colab cell that keeps the preinstalled torch when the plan does"),
+    Kind("kaggle", "notebook", "kaggle-cell.py: the same for a Kaggle notebook"),
+    Kind("modal", "modal", "modal_app.py: a Modal image and function running envsolve run"),
+    Kind("script", "script", "install.sh: a venv (or conda) environment on a bare box or an AWS DLAMI"),
+    Kind("github-actions", "github_actions", ".github/workflows/envsolve.yml: plan, render --check, hadolint"),
+)

@@ -1,0 +1,239 @@
+"""The typed contract templates bind to: a plan, checked field by field against its grammar.
+
+A plan arrives as JSON (a file from `envsolve plan --json`, or the planner's own output), which a user may
+have edited or an attacker written. `Contract.from_plan` is the one door into rendering: every value is
+checked (render/grammar.py) and typed here, so templates see dataclasses of safe values and never a raw dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from envsolve.errors import EnvsolveError
+from envsolve.render.grammar import check
+
+__all__ = ["SCHEMA", "Contract", "Package", "Route", "Target"]
+
+SCHEMA = "envsolve.plan/1"
+PYPI = "https://pypi.org/simple"
+SITE = "$SITE_PACKAGES"
+WORKLOADS = ("pipeline", "whisperx", "faster-whisper")
+COMPUTE_TYPES = ("auto", "bfloat16", "default", "float16", "float32", "int16", "int8", "int8_bfloat16",
+                 "int8_float16", "int8_float32")
+ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+TORCH_FAMILY = ("torch", "torchaudio", "torchvision")
+# Modal's GPU names (modal.com/docs/guide/gpu); a host GPU whose name contains one maps to it.
+MODAL_GPUS = ("H200", "H100", "B200", "A100", "L40S", "A10G", "L4", "T4")
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str  # exact (exact=True) or a specifier for the lock step to settle
+    index: str
+    exact: bool
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}=={self.version}" if self.exact else f"{self.name}{self.version}"
+
+    @property
+    def from_pypi(self) -> bool:
+        return self.index == PYPI
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one native consumer finds one library (the plan's libraries[])."""
+
+    consumer: str
+    library: str
+    origin: str
+    package: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Target:
+    arch: str
+    platform: str
+    modal_gpu: str  # empty: no GPU, or none of Modal's names fits
+    driver_cuda: str
+    keeps_preinstalled: bool
+
+
+@dataclass(frozen=True)
+class Contract:
+    plan_sha256: str
+    workload: str
+    pathway: str
+    device: str
+    devices: tuple[tuple[str, str], ...]
+    python: str
+    packages: tuple[Package, ...]
+    source_builds: tuple[Package, ...]
+    routes: tuple[Route, ...]
+    library_path: tuple[str, ...]  # LD_LIBRARY_PATH entries the plan adds, $SITE_PACKAGES unexpanded
+    env: tuple[tuple[str, str], ...]  # every other variable, sorted
+    base_image: str
+    compute_type: str
+    target: Target
+    envsolve_spec: str = "envsolve"
+    regenerate: tuple[str, ...] = field(default=())
+
+    # --- views the templates use --------------------------------------------------------------------
+    @property
+    def gpu(self) -> bool:
+        return self.device == "cuda"
+
+    @property
+    def extra_indexes(self) -> tuple[str, ...]:
+        return tuple(sorted({p.index for p in self.packages if not p.from_pypi}))
+
+    @property
+    def preinstalled(self) -> tuple[Package, ...]:
+        """The platform's torch family when the plan keeps it (Colab, Kaggle): not installed again there."""
+        return tuple(p for p in self.packages if self.target.keeps_preinstalled and p.name in TORCH_FAMILY)
+
+    @property
+    def to_install_on_platform(self) -> tuple[Package, ...]:
+        kept = set(self.preinstalled)
+        return tuple(p for p in self.packages if p not in kept)
+
+    @property
+    def decodes_with_torchcodec(self) -> bool:
+        """pyannote.audio 4.x decodes files through torchcodec, which loads the system's FFmpeg libraries."""
+        return any(p.name == "torchcodec" for p in self.packages)
+
+    @property
+    def doctor_device(self) -> str:
+        return "cuda" if self.gpu else "cpu"
+
+    # --- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_plan(cls, plan: Mapping[str, Any], *, envsolve_spec: str = "envsolve",
+                  regenerate: Sequence[str] = ()) -> Contract:
+        if not isinstance(plan, Mapping) or plan.get("schema") != SCHEMA:
+            schema = plan.get("schema") if isinstance(plan, Mapping) else None
+            raise EnvsolveError("render-bad-plan", f"The plan's schema is {schema!r}, not {SCHEMA!r}.",
+                                hint="Write the plan with `envsolve plan --json > plan.json` from this envsolve.")
+        digest = hashlib.sha256(json.dumps(plan, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        packages = tuple(_package(p, f"packages[{i}]") for i, p in enumerate(_list(plan, "packages")))
+        if not packages:
+            raise EnvsolveError("render-bad-plan", "The plan has no packages.", hint="Regenerate it: envsolve plan.")
+        builds = tuple(Package(check("package", _get(b, "package", f"source_builds[{i}]"),
+                                     f"source_builds[{i}].package"),
+                               check("version", _get(b, "version", f"source_builds[{i}]"),
+                                     f"source_builds[{i}].version"), PYPI, True)
+                       for i, b in enumerate(_list(plan, "source_builds", required=False)))
+        routes = tuple(_route(r, f"libraries[{i}]") for i, r in enumerate(_list(plan, "libraries", required=False)))
+        env, library_path = _environment(plan.get("env", {}))
+        devices = plan.get("devices", {})
+        if not isinstance(devices, Mapping):
+            raise _bad("devices", devices, "an object of component: cuda or cpu")
+        return cls(
+            plan_sha256=digest,
+            workload=_one_of(plan, "workload", WORKLOADS),
+            pathway=_one_of(plan, "pathway", ("A", "B")),
+            device=_one_of(plan, "device", ("cuda", "cpu")),
+            devices=tuple(sorted((check("word", k, "devices key"), _one_of(devices, k, ("cuda", "cpu"), "devices."))
+                                 for k in devices)),
+            python=check("python", plan.get("python"), "python"),
+            packages=packages, source_builds=builds, routes=routes, library_path=library_path, env=env,
+            base_image=check("image", plan["base_image"], "base_image") if plan.get("base_image") else "",
+            compute_type=_one_of(plan, "compute_type", COMPUTE_TYPES),
+            target=_target(plan.get("target", {}), plan),
+            envsolve_spec=check("envsolve-spec", envsolve_spec, "--envsolve-spec"),
+            regenerate=tuple(check("argument", a, "the regenerate command") for a in regenerate),
+        )
+
+
+def _bad(name: str, value: object, what: str) -> EnvsolveError:
+    return EnvsolveError("render-bad-value", f"{name} is {repr(value)[:80]}, which is not {what}.",
+                         hint="Regenerate the plan with `envsolve plan --json` (do not edit it by hand).")
+
+
+def _get(obj: object, key: str, where: str) -> object:
+    if not isinstance(obj, Mapping):
+        raise _bad(where, obj, "an object")
+    return obj.get(key)
+
+
+def _list(plan: Mapping[str, Any], key: str, *, required: bool = True) -> list[Any]:
+    value = plan.get(key, None if required else [])
+    if not isinstance(value, list):
+        raise _bad(key, value, "a list")
+    return value
+
+
+def _one_of(obj: Mapping[str, Any], key: str, choices: Sequence[str], prefix: str = "") -> str:
+    value = obj.get(key)
+    if value not in choices:
+        raise _bad(f"{prefix}{key}", value, "one of " + ", ".join(choices))
+    return str(value)
+
+
+def _package(item: object, where: str) -> Package:
+    exact = _get(item, "exact", where)
+    if not isinstance(exact, bool):
+        raise _bad(f"{where}.exact", exact, "true or false")
+    name = check("package", _get(item, "name", where), f"{where}.name")
+    version = check("version" if exact else "specifier", _get(item, "version", where), f"{where}.version")
+    index = check("url", _get(item, "index", where), f"{where}.index")
+    return Package(name, version, index, exact)
+
+
+def _route(item: object, where: str) -> Route:
+    def word(key: str, grammar: str = "word") -> str:
+        value = _get(item, key, where)
+        return check(grammar, value, f"{where}.{key}") if value else ""
+
+    return Route(word("consumer"), check("word", str(_get(item, "library", where)).replace(" ", "-"),
+                                         f"{where}.library"),
+                 word("from"), word("package", "package"), word("path", "path"))
+
+
+def _environment(env: object) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The plan's variables, and LD_LIBRARY_PATH as entries: each template appends the inherited value its
+    own way, never with an empty entry (an empty LD_LIBRARY_PATH entry means the current folder)."""
+    if not isinstance(env, Mapping):
+        raise _bad("env", env, "an object of NAME: value")
+    out: list[tuple[str, str]] = []
+    library_path: tuple[str, ...] = ()
+    for name, value in env.items():
+        check("env-name", name, "env key")
+        if not isinstance(value, str):
+            raise _bad(f"env.{name}", value, "a string")
+        if name == "LD_LIBRARY_PATH":
+            entries = [e for e in value.split(":") if e not in ("", "${LD_LIBRARY_PATH}", "$LD_LIBRARY_PATH")]
+            library_path = tuple(check("path", e, "env.LD_LIBRARY_PATH entry") for e in entries)
+        else:
+            out.append((name, check("env-value", value, f"env.{name}")))
+    return tuple(sorted(out)), library_path
+
+
+def _target(target: object, plan: Mapping[str, Any]) -> Target:
+    if not isinstance(target, Mapping):
+        raise _bad("target", target, "an object")
+    arch = ARCHES.get(str(target.get("arch") or "x86_64"))
+    if arch is None:
+        raise _bad("target.arch", target.get("arch"), "x86_64 or aarch64")
+    platform = target.get("platform") or ""
+    if platform:
+        check("word", platform, "target.platform")
+    gpus = target.get("gpus") or []
+    if not isinstance(gpus, list) or not all(isinstance(g, str) for g in gpus):
+        raise _bad("target.gpus", gpus, "a list of GPU names")
+    # The raw GPU name never reaches a file: only the Modal name it maps to.
+    modal = next((m for g in gpus for m in MODAL_GPUS if m in g.upper().split() or f"{m}-" in g.upper()), "")
+    driver_cuda = target.get("driver_cuda") or ""
+    if driver_cuda:
+        check("version", driver_cuda, "target.driver_cuda")
+    keeps = target.get("keeps_preinstalled", False)
+    if not isinstance(keeps, bool):
+        raise _bad("target.keeps_preinstalled", keeps, "true or false")
+    return Target(arch, str(platform), modal if plan.get("device") == "cuda" else "", str(driver_cuda), keeps)

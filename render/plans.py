@@ -1,0 +1,58 @@
+"""Where a render's plan comes from: a plan file, read with the same care as a host snapshot, and the
+dependencies of envsolve itself that a rendered environment must lock beside the plan's pins."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+
+from envsolve.errors import EnvsolveError
+
+MAX_PLAN_BYTES = 4 * 1024 * 1024
+
+
+def read_plan(path: str) -> dict[str, Any]:
+    """The plan JSON at `path`; EnvsolveError for a missing, huge, non-JSON or duplicate-key file."""
+    hint = "Write it with `envsolve plan --json > plan.json`."
+    try:
+        size = Path(path).stat().st_size
+        if not Path(path).is_file() or size > MAX_PLAN_BYTES:
+            raise EnvsolveError("render-bad-plan", f"{path} is not a plan file (a regular file under "
+                                f"{MAX_PLAN_BYTES // 1024 // 1024} MiB).", hint=hint)
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise EnvsolveError("render-bad-plan", f"Cannot read the plan {path}: {error}.", hint=hint) from None
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        repeated = next((k for k in keys if keys.count(k) > 1), None)
+        if repeated is not None:
+            raise EnvsolveError("render-bad-plan", f"The plan {path} has the key {repeated!r} twice.", hint=hint)
+        return dict(pairs)
+
+    try:
+        plan = json.loads(text, object_pairs_hook=no_duplicates)
+    except (ValueError, RecursionError) as error:
+        raise EnvsolveError("render-bad-plan", f"The plan {path} is not JSON: {str(error)[:200]}.", hint=hint) from None
+    if not isinstance(plan, dict):
+        raise EnvsolveError("render-bad-plan", f"The plan {path} is not a JSON object.", hint=hint)
+    return plan
+
+
+def envsolve_roots() -> tuple[str, ...]:
+    """envsolve's own runtime dependencies (no extras): the rendered environment installs envsolve with
+    --no-deps, so the lock must hold them."""
+    try:
+        requires = metadata.requires("envsolve") or []
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        requires = ["packaging>=23", "jinja2>=3.1"]
+    roots = []
+    for text in requires:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            roots.append(f"{requirement.name}{requirement.specifier}")
+    return tuple(roots)
