@@ -20,6 +20,7 @@ import pytest
 
 from conftest import HOSTS, case_files, load_host
 from envsolve.errors import EnvsolveError
+from envsolve.render.lock import platform_tags
 from envsolve.resolver.host import Host, examples, read_host
 from envsolve.resolver.plan import PYPI, Plan, make_plan
 from envsolve.resolver.request import Request
@@ -39,12 +40,6 @@ def _plans() -> list[tuple[str, Host, Request]]:
             found.append((f"host:{host.stem}:{workload}", read_host(host), Request(workload=workload)))
     found += [(f"example:{name}", read_host(f"example:{name}"), Request()) for name in examples()]
     return found
-
-
-def platform_tags(arch: str) -> list[str]:
-    """Every manylinux tag a modern Linux of this architecture accepts (pip --platform takes them one by one)."""
-    return [f"manylinux_2_{minor}_{arch}" for minor in range(39, 4, -1)] + [
-        f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
 
 
 def requirements(plan: Plan) -> list[str]:
