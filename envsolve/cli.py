@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from envsolve import __version__
 from envsolve.commands import COMMANDS
 from envsolve.errors import EnvsolveError
+from envsolve.terminal import printable_lines
 
 EPILOG = ("Docs: docs/architecture.md, docs/host-snapshot.md, docs/plan-json.md, docs/transcript-json.md, "
           "docs/findings.md")
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(args.func(args))
     except EnvsolveError as error:
-        print(error.render(), file=sys.stderr)
+        print(printable_lines(error.render()), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
