@@ -20,11 +20,13 @@ from __future__ import annotations
 import gc
 import math
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envsolve.errors import EnvsolveError
+from envsolve.terminal import printable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,7 +70,8 @@ class Audio:
 
 def _fail(reference: str, path: Path, problem: str, hint: str) -> EnvsolveError:
     # exit_code 1: a bad input file fails that file, not the command line.
-    return EnvsolveError(reference, f"{path}: {problem}.", hint=hint, exit_code=1)
+    # The path is escaped: a file name holding a newline or an escape sequence stays one printable line.
+    return EnvsolveError(reference, f"{printable(path)}: {problem}.", hint=printable(hint), exit_code=1)
 
 
 def _check_path(path: Path) -> None:
@@ -82,7 +85,8 @@ def _check_path(path: Path) -> None:
         raise _fail("audio-not-a-file", path, "is not a regular file", "Give an audio or video file (a folder's "
                     "audio files are found when the folder is passed to `envsolve run` directly).")
     if not os.access(path, os.R_OK):
-        raise _fail("audio-unreadable", path, "is not readable by this user", f"Run `chmod a+r '{path}'`.")
+        raise _fail("audio-unreadable", path, "is not readable by this user",
+                    f"Run `chmod a+r {shlex.quote(str(path))}`.")
     if info.st_size == 0:
         raise _fail("audio-empty", path, "is empty (0 bytes)", "The file was not written completely; copy it again.")
 

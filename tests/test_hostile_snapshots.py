@@ -82,7 +82,7 @@ def test_distro_glibc_suffix_is_normalised() -> None:
     assert parse_host(data).os.glibc == "2.35"
     for bad in ("2", "2.35 ubuntu", "ubuntu-2.35", "2.35\n"):
         data["os"]["glibc"] = bad
-        with pytest.raises(EnvsolveError, match="os.glibc"):
+        with pytest.raises(EnvsolveError, match=r"os\.glibc"):
             parse_host(data)
 
 
