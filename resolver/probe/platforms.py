@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from envsolve.resolver.probe.elf import open_regular
+
 __all__ = [
     "ContainerMarkers",
     "arch",
@@ -29,14 +31,14 @@ __all__ = [
 ]
 
 _READ_LIMIT = 64 << 10
-FFMPEG_TIMEOUT_S = 5.0
+FFMPEG_TIMEOUT_S = 2.0  # ffmpeg -version answers in milliseconds; a hung one must not hold up probe
 
 
 def read_text(path: str | os.PathLike[str], limit: int = _READ_LIMIT) -> str | None:
     """The first `limit` characters of a file, or None when it cannot be read."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(limit)
+        with open_regular(path) as f:  # a FIFO or a device at that path must not block or read for ever
+            return f.read(limit * 4).decode("utf-8", errors="replace")[:limit]
     except (OSError, ValueError):
         return None
 
