@@ -153,6 +153,7 @@ def decode(path: Path | str) -> Audio:
         source_rate, source_channels = stream.rate or 0, stream.channels or 0
         declared = _declared_seconds(container, stream)
         resampler = av.audio.resampler.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        shape: tuple[str, str, int] | None = None
         try:
             for packet in container.demux(stream):
                 packets += 1
@@ -163,11 +164,20 @@ def decode(path: Path | str) -> Audio:
                     continue
                 for frame in frames:
                     frame.pts = None  # resample by content; broken timestamps must not stall it
+                    # A stream may change rate or layout mid-way (two MP3s concatenated): ffmpeg decodes that,
+                    # while PyAV's resampler is fixed to the first frame's format. Flush it and start another.
+                    now = (frame.format.name, frame.layout.name, frame.sample_rate)
+                    if shape is not None and now != shape:
+                        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+                        del resampler
+                        resampler = av.audio.resampler.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                    shape = now
                     chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
             chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
-        except av.error.FFmpegError as error:
+        except (av.error.FFmpegError, ValueError) as error:  # ValueError: a frame PyAV cannot convert
+            why = getattr(error, "strerror", None) or str(error)
             raise _fail("audio-corrupt", path, f"failed to decode after {sum(map(len, chunks)) / SAMPLE_RATE:.1f} s "
-                        f"({error.strerror})", "The file is damaged; re-export or copy it again.") from None
+                        f"({why})", "The file is damaged; re-export or copy it again.") from None
         finally:
             # PyAV's resampler graphs are freed only by the collector (faster-whisper #390).
             del resampler

@@ -171,6 +171,26 @@ def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
     return options, sample_rttm
 
 
+def _check_gpu(device: str) -> None:
+    """`--device cuda` where no NVIDIA driver answers: one error before any work, doctor's gpu-not-visible
+    (not one internal error per file, nor a cuda-library-missing that blames a library)."""
+    if device != "cuda":
+        return
+    from envsolve.errors import EnvsolveError
+    from envsolve.resolver import codes
+    from envsolve.resolver.probe.nvml import probe_driver
+
+    facts = probe_driver()
+    if facts.driver is not None:
+        return
+    entry = codes.entry("gpu-not-visible")
+    raise EnvsolveError("gpu-not-visible", f"--device cuda, but no NVIDIA driver is reachable: {entry['title']}.",
+                        context="; ".join(note.rstrip(".") for note in facts.notes) + ".",
+                        hint="Use --device cpu (or auto), or start the machine "
+                        "or container with its GPU (docker run --gpus all ...); `envsolve doctor` and `envsolve "
+                        "explain gpu-not-visible` say more.")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the batch, print the summary; the exit status says whether every file made it."""
     from envsolve.pipeline.progress import make_progress
@@ -178,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
     from envsolve.report import render_run_summary
 
     options, sample_rttm = _options(args)
+    _check_gpu(args.device)
     progress = make_progress(args.progress)
     if sample_rttm:
         enable = " Install `envsolve[diarize]` to diarize it for real." if "not installed" in sample_rttm else ""
