@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envsolve.atomic import output_lock
 from envsolve.errors import EnvsolveError
 from envsolve.pipeline.asr import AsrOptions, LoadedModel, load_model, transcribe
 from envsolve.pipeline.attribution import attribute, rename_speakers, rename_turns
@@ -265,7 +266,9 @@ class Runner:
                     raise _input_error("output-name-clash", f"{name} and {previous} would both write "
                                        f"{target.stem}.* in {self.options.output_dir}.",
                                        "Run them separately with different -o folders, or rename one.")
-                self._process(target, result)
+                # Per output: a second run into the same folder waits here, then finds the outputs and skips.
+                with output_lock(self.options.output_dir, target.stem):
+                    self._process(target, result)
             except _Fatal as fatal:
                 raise fatal.error from None
             except EnvsolveError as error:
