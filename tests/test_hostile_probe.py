@@ -76,3 +76,35 @@ def test_a_hung_ffmpeg_is_bounded(tmp_path: Path) -> None:
     result = envsolve("probe", env={"PATH": f"{fake.parent}:{os.environ['PATH']}"}, timeout=60)
     assert_clean(result, 0, "did not answer")
     assert time.monotonic() - started < 30 and FFMPEG_TIMEOUT_S <= 2
+
+
+def test_a_home_reached_through_a_symlink_is_scrubbed_under_both_names(tmp_path: Path) -> None:
+    """The probe records resolved paths; with HOME=/link -> /real the real spelling must become ~ too."""
+    import json
+    import subprocess
+    import sys
+
+    real = tmp_path / "real-home"
+    real.mkdir()
+    link = tmp_path / "home-link"
+    link.symlink_to(real)
+    libs = real / "libs"
+    libs.mkdir()
+    fake_lib(libs / "libcudnn.so.9", "libcudnn.so.9", "x")
+    env = {**os.environ, "HOME": str(link), "LD_LIBRARY_PATH": f"{link}/libs:{real}/libs", "container": "s3cr3t-x"}
+    proc = subprocess.run([sys.executable, "-m", "envsolve", "probe", "--json"], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert str(real) not in proc.stdout and str(link) not in proc.stdout
+    assert "s3cr3t-x" not in proc.stdout
+    data = json.loads(proc.stdout)
+    assert data["env"]["LD_LIBRARY_PATH"] == "~/libs:~/libs"
+
+
+def test_the_container_variable_is_classified_not_copied() -> None:
+    from envsolve.resolver.probe.platforms import classify_container_variable, container_markers
+
+    assert classify_container_variable("podman") == "podman"
+    assert classify_container_variable("hf_abc; rm -rf /") == "set"
+    markers = container_markers({"container": "token-123"}, root="/nonexistent-root")
+    assert "token-123" not in repr(markers) and markers.in_container
