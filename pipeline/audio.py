@@ -74,6 +74,11 @@ def _fail(reference: str, path: Path, problem: str, hint: str) -> EnvsolveError:
     return EnvsolveError(reference, f"{printable(path)}: {problem}.", hint=printable(hint), exit_code=1)
 
 
+def unreadable_hint(path: Path) -> str:
+    """The fix for an unreadable input: a command that is safe to paste whatever the file is called."""
+    return f"Run `chmod a+r {shlex.quote(str(path))}`."
+
+
 def _check_path(path: Path) -> None:
     try:
         info = path.stat()
@@ -85,8 +90,7 @@ def _check_path(path: Path) -> None:
         raise _fail("audio-not-a-file", path, "is not a regular file", "Give an audio or video file (a folder's "
                     "audio files are found when the folder is passed to `envsolve run` directly).")
     if not os.access(path, os.R_OK):
-        raise _fail("audio-unreadable", path, "is not readable by this user",
-                    f"Run `chmod a+r {shlex.quote(str(path))}`.")
+        raise _fail("audio-unreadable", path, "is not readable by this user", unreadable_hint(path))
     if info.st_size == 0:
         raise _fail("audio-empty", path, "is empty (0 bytes)", "The file was not written completely; copy it again.")
 

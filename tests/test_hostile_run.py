@@ -120,10 +120,12 @@ def test_a_hostile_batch_carries_on_and_summarises(tmp_path: Path) -> None:
     assert len(failed) == 1 and "name.wav" in failed[0]  # the newline in the name did not split it
 
 
-@pytest.mark.parametrize("where", ["file", "under-file"])
+@pytest.mark.parametrize("where", ["file", "under-file", "read-only"])
 def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path: Path, where: str) -> None:
     (tmp_path / "taken").write_text("a file")
-    output = tmp_path / "taken" if where == "file" else tmp_path / "taken" / "sub"
+    # /sys refuses new folders even to root, so it stands in for an unwritable folder whoever runs the tests.
+    output = {"file": tmp_path / "taken", "under-file": tmp_path / "taken" / "sub",
+              "read-only": Path("/sys/envsolve-test-output")}[where]
     audio = tmp_path / "a.wav"
     audio.write_bytes(b"RIFF")
     started = time.monotonic()
