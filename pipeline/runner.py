@@ -130,8 +130,8 @@ def collect_inputs(inputs: tuple[str, ...], notes: list[str] | None = None) -> l
         try:
             is_dir = path.is_dir()
             exists = is_dir or path.exists() or path.is_symlink()
-        except OSError:  # ENAMETOOLONG and friends: the path cannot name a file here
-            is_dir, exists = False, True
+        except OSError:  # EACCES, ENAMETOOLONG: not a folder we can read; a pattern or a file (failing later)
+            is_dir, exists = False, False
         if is_dir:
             found.extend(_folder(item, path, notes))
         elif not exists and glob.has_magic(item):

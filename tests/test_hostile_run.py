@@ -3,10 +3,13 @@ a GPU that is not there. Each run is a real process bounded in time and memory (
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,16 +85,55 @@ def test_inputs_that_loop_or_cannot_be_listed_are_entries_not_exceptions(tmp_pat
     assert str(folder / "link.wav") not in found and "skipped 1 symbolic link(s) (link.wav)" in notes[0]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root lists any folder")
-def test_an_unreadable_folder_is_one_failed_entry(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0)
+def _as_nobody(call: Callable[[], str]) -> str:
+    """`call()` in a forked child that dropped root (root lists any folder), its text back through a pipe."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest machinery from here on, only os._exit
+        code = 0
+        try:
+            os.close(read)
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            os.write(write, call().encode())
+        except BaseException as error:
+            os.write(write, f"child raised {type(error).__name__}: {error}".encode())
+            code = 1
+        os._exit(code)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    text = b"".join(chunks).decode()
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    return text
+
+
+def test_an_unreadable_folder_is_one_failed_entry_and_the_rest_go_on() -> None:
+    base = Path(tempfile.mkdtemp(prefix="envsolve-locked-", dir="/tmp"))
     try:
-        (_name, error), = collect_inputs((str(locked),))
-        assert isinstance(error, EnvsolveError) and error.reference == "input-folder-unreadable"
+        base.chmod(0o755)
+        locked = base / "locked"
+        locked.mkdir()
+        (locked / "x.wav").write_bytes(b"RIFF")
+        locked.chmod(0)
+        good = base / "good.wav"
+        good.write_bytes(b"RIFF")
+
+        def collect() -> str:
+            found = collect_inputs((str(locked), str(good), str(locked / "*.wav")))
+            return json.dumps([[name, target.reference if isinstance(target, EnvsolveError) else str(target)]
+                               for name, target in found])
+
+        found = dict(json.loads(_as_nobody(collect)))
+        assert found[str(locked)] == "input-folder-unreadable" and found[str(good)] == str(good)
+        assert found[str(locked / "*.wav")] in ("input-no-match", "input-glob-failed")
     finally:
-        locked.chmod(0o755)
+        (base / "locked").chmod(0o755)
+        shutil.rmtree(base)
 
 
 @needs_speech
