@@ -21,6 +21,7 @@ import importlib.util
 import os
 import resource
 import shlex
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -406,6 +407,9 @@ class Runner:
 
 def _read_rttm_file(path: Path) -> dict[str, list[Turn]]:
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the read for ever
+            raise EnvsolveError("rttm-unreadable", f"{printable(path)} is not a regular file.",
+                                hint="Give an RTTM file (or a folder of STEM.rttm files).")
         return read_rttm(path)
     except OSError as error:
         raise EnvsolveError("rttm-unreadable", f"Cannot read {printable(path)}: {error.strerror or error}.",

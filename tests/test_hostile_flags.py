@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envsolve.commands.run import RANGES
+from envsolve.commands.run import RANGES, TEXT_LIMITS
 from hostile import assert_clean, envsolve, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,8 @@ REFUSED = [
     ((*RUN, "--speakers", "65"), "--speakers"),
     ((*RUN, "--min-speakers", "-1"), "--min-speakers"),
     ((*RUN, "--max-speakers", "100000"), "--max-speakers"),
+    ((*RUN, "--initial-prompt", "a" * 100_000), "at most 2000"),
+    ((*RUN, "--hotwords", "b" * 2001), "--hotwords"),
     (("matrices", "verify", "--max-age", "nan"), "--max-age"),
     (("matrices", "verify", "--max-age", "-1"), "--max-age"),
     (("matrices", "verify", "--max-age", "inf"), "--max-age"),
@@ -61,6 +63,8 @@ def test_the_ranges_are_in_the_readme_and_in_help() -> None:
     for option, (low, high) in RANGES.items():
         assert re.search(rf"`run [^|]*{option}`[^|]*\| {low}\.\.{high}", readme), option
         assert f"{low}..{high}" in help_text
+    for option, limit in TEXT_LIMITS.items():
+        assert re.search(rf"`run {option}`[^|]*\| {limit} characters", readme), option
 
 
 def test_the_readme_states_the_exit_codes() -> None:

@@ -191,6 +191,15 @@ def test_a_malformed_rttm_is_refused_before_any_work(tmp_path: Path, line: str) 
     assert not (tmp_path / "out").exists()
 
 
+def test_a_fifo_as_diarization_is_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "turns.rttm")
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF")
+    result = envsolve("run", audio, "-o", tmp_path / "out", "--diarization", tmp_path / "turns.rttm", timeout=60)
+    assert "not a regular file" in one_line_error(result)
+    assert_clean(result, 2)
+
+
 @pytest.mark.skipif(not NO_DRIVER, reason="this machine has an NVIDIA driver")
 @pytest.mark.parametrize("count", [1, 2])
 def test_device_cuda_without_a_driver_is_one_gpu_not_visible(tmp_path: Path, count: int) -> None:
