@@ -49,6 +49,9 @@ _CC = re.compile(r"^\d{1,3}\.\d{1,3}$")
 # Larger snapshots are not host descriptions (the probe writes tens of kilobytes); reading one costs memory
 # and minutes. docs/host-snapshot.md and the README state it.
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
+# Entries in one list or object of a snapshot: a real environment has hundreds of packages, a machine a few
+# GPUs; 600,000 packages (11 MiB) took doctor 10 s and 650 MB.
+MAX_ENTRIES = 20_000
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,11 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
     """Validate and convert parsed JSON into a Host."""
     r = Reader(origin, "bad-snapshot", _HINT)
     top = r.mapping(data, "(top level)")
+    for key in ("gpus", "cuda_toolkits", "libraries", "packages", "env", "loader", "notes"):
+        value = top.get(key)
+        if isinstance(value, list | Mapping) and len(value) > MAX_ENTRIES:
+            raise r.fail(key, f"at most {MAX_ENTRIES} entries (a real host has hundreds at most)",
+                         f"{len(value)} entries")
     schema = top.get("schema", SCHEMA)
     if schema != SCHEMA:
         raise r.fail("schema", f'"{SCHEMA}" (the only schema this envsolve reads)', schema)

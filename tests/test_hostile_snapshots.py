@@ -66,6 +66,13 @@ def test_a_snapshot_over_the_size_cap_is_refused_before_parsing(tmp_path: Path) 
     assert "16 MiB" in assert_clean(result, 2, "error[snapshot-too-large]")
 
 
+def test_a_snapshot_with_too_many_packages_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps({"schema": "envsolve.host/1", "packages": {f"p{i}": "1.0" for i in range(30_000)}}))
+    result = envsolve("doctor", "--host", path, timeout=60)
+    assert "at most 20000 entries" in assert_clean(result, 2, "error[bad-snapshot]", "'packages'")
+
+
 def test_a_fifo_or_device_as_snapshot_does_not_hang(tmp_path: Path) -> None:
     import os
 
