@@ -13,11 +13,16 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
+from collections.abc import Iterator
+from glob import escape as glob_escape
 from pathlib import Path
 
 from envsolve.errors import EnvsolveError
 
-__all__ = ["write_text"]
+__all__ = ["output_lock", "write_text"]
+
+STALE_UNOWNED_S = 3600.0  # a temporary file without a live writer's pid in its name is stale after an hour
 
 DEFAULT_HINT = "Choose a folder you can write to, or free space on that disk."
 
@@ -52,8 +57,10 @@ def write_text(path: Path | str, text: str, *, hint: str = DEFAULT_HINT) -> None
         mode = 0o666 & ~_UMASK
     except OSError as error:
         raise _unwritable(str(path), error, hint) from None
+    _remove_stale(directory, path.name)
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        # The pid in the name lets a later write tell a dead writer's leftover from a live one's file.
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     except OSError as error:
         raise _unwritable(f"into {directory}", error, hint) from None
     try:
@@ -73,6 +80,68 @@ def write_text(path: Path | str, text: str, *, hint: str = DEFAULT_HINT) -> None
         _sync_directory(directory)
     except OSError as error:
         raise _unwritable(str(path), error, hint) from None
+
+
+def _remove_stale(directory: Path, name: str) -> None:
+    """Remove temporary files of `name` left by writers that died (SIGKILL, power loss): their pid is gone,
+    or, for a name without one, the file is older than STALE_UNOWNED_S."""
+    try:
+        entries = list(directory.glob(f".{glob_escape(name)}.*.tmp"))
+    except OSError:
+        return
+    for entry in entries:
+        middle = entry.name[len(name) + 2:-len(".tmp")]
+        pid_text = middle.split(".", 1)[0]
+        try:
+            if pid_text.isdigit() and "." in middle:
+                if _alive(int(pid_text)):
+                    continue
+            elif time.time() - entry.lstat().st_mtime < STALE_UNOWNED_S:
+                continue
+            entry.unlink()
+        except OSError:
+            continue
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another thread of this process may be writing
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+@contextlib.contextmanager
+def output_lock(directory: Path | str, name: str) -> Iterator[None]:
+    """Hold an exclusive lock on the output `name` in `directory` (fcntl.flock on `.NAME.lock`), waiting while
+    another process holds it. Two runs writing into one folder then take turns per output instead of both
+    doing the work. The lock file is removed on release, so a finished run leaves none behind."""
+    import fcntl
+
+    lock_path = Path(directory) / f".{name}.lock"
+    while True:
+        try:
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise _unwritable(f"the lock {lock_path}", error, DEFAULT_HINT) from None
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            same = os.fstat(descriptor).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False  # the holder removed it as we waited: lock the new one
+        if same:
+            break
+        os.close(descriptor)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)  # while still holding it: a waiter sees the inode change and retries
+        os.close(descriptor)
 
 
 def _sync_directory(directory: Path) -> None:

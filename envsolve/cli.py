@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from envsolve import __version__
 from envsolve.commands import COMMANDS
 from envsolve.errors import EnvsolveError
+from envsolve.terminal import printable_lines
 
 EPILOG = ("Docs: docs/architecture.md, docs/host-snapshot.md, docs/plan-json.md, docs/transcript-json.md, "
           "docs/findings.md")
@@ -42,7 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (kill, docker stop, a CI timeout) ends the run as Ctrl-C does: atomic writes remove their
+    # temporary files on the way out and finished outputs stay.
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -51,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(args.func(args))
     except EnvsolveError as error:
-        print(error.render(), file=sys.stderr)
+        print(printable_lines(error.render()), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

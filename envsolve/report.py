@@ -2,12 +2,18 @@
 the run summary. JSON forms live on the objects themselves (to_json); this module only writes words.
 
 Types are imported for checking only, so a command pays for no module it does not render.
+
+Every line goes out through `envsolve.terminal.printable` (`_join`): snapshot fields, GPU names, paths and input
+file names come from files other people wrote, and an escape sequence or a newline in one of them must not
+reach the terminal as such.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from envsolve.terminal import printable, printable_lines
 
 if TYPE_CHECKING:
     from envsolve.pipeline.runner import FileResult, Runner
@@ -22,7 +28,7 @@ if TYPE_CHECKING:
 def table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None, indent: str = "  ") -> list[str]:
     """Left-aligned columns; the last column is not padded."""
     all_rows = [list(header)] if header else []
-    all_rows += [list(r) for r in rows]
+    all_rows += [[printable(c) for c in r] for r in rows]
     if not all_rows:
         return []
     widths = [max(len(r[i]) for r in all_rows if i < len(r)) for i in range(len(all_rows[0]))]
@@ -33,6 +39,11 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None, in
         if header and n == 0:
             out.append(indent + "  ".join("-" * w for w in widths))
     return out
+
+
+def _join(lines: Iterable[str]) -> str:
+    """The lines of a report, each one kept to one line with its control characters escaped."""
+    return "\n".join(printable(line) for line in lines)
 
 
 def driver_text(host: Host) -> str:
@@ -52,7 +63,7 @@ def describe_host(host: Host) -> str:
     parts.append(driver_text(host))
     for gpu in host.gpus or ():
         parts.append(f"{gpu.name} (cc {gpu.compute_capability or '?'})")
-    return ", ".join(parts)
+    return printable(", ".join(parts))
 
 
 def render_plan(plan: Plan) -> str:
@@ -80,7 +91,7 @@ def render_plan(plan: Plan) -> str:
         lines += ["", "Warnings:"] + [f"  [{w.code}] {w.subject}: {w.message}" for w in plan.warnings]
     if plan.notes:
         lines += ["", "Notes:"] + [f"  - {n}" for n in plan.notes]
-    return "\n".join(lines)
+    return _join(lines)
 
 
 def _devices(plan: Plan) -> str:
@@ -114,7 +125,7 @@ def render_findings(host: Host, report: Report) -> str:
         lines += [f"  - {u}" for u in report.unknown[:10]]
         if len(report.unknown) > 10:
             lines.append(f"  ... and {len(report.unknown) - 10} more (--json lists them all)")
-    return "\n".join(lines)
+    return _join(lines)
 
 
 def render_matrix_list(matrices: Iterable[Matrix]) -> str:
@@ -136,7 +147,7 @@ def render_matrix(matrix: Matrix, columns: Sequence[str] | None = None) -> str:
     lines += table(rows, fields)
     lines += ["", "Every row names its source and how it was checked: envsolve matrices "
               f"{matrix.name} --json shows them."]
-    return "\n".join(lines)
+    return _join(lines)
 
 
 _QUIET_FIELDS = ("evidence", "source", "checked", "note", "artifact", "sha256", "index_source", "index_note")
@@ -182,7 +193,7 @@ def render_matrix_drift(report: DriftReport) -> str:
                      "then commit.")
     lines.append(f"Read {report.network_bytes / 1e6:.1f} MB from the network in {report.requests} request(s) in "
                  f"{report.seconds:.1f} s (cache: {report.cache}).")
-    return "\n".join(lines)
+    return _join(lines)
 
 
 def _key_text(key: Sequence[str], row: Mapping[str, Any]) -> str:
@@ -223,7 +234,7 @@ def render_code(code: str, entry: Mapping[str, Any]) -> str:
     if entry.get("ways_out"):
         lines += ["", "Ways out:"] + [f"  - {w}" for w in entry["ways_out"]]
     lines += ["", "Sources:"] + [f"  {s}" for s in entry["sources"]]
-    return "\n".join(lines)
+    return printable_lines("\n".join(lines))
 
 
 def render_probe(result: Probe) -> str:
@@ -267,7 +278,7 @@ def render_probe(result: Probe) -> str:
     if host.notes:
         lines += ["", "Notes:"] + [f"  - {n}" for n in host.notes]
     lines += ["", "Snapshot: envsolve probe --json -o host.json; then envsolve plan --host host.json anywhere."]
-    return "\n".join(lines)
+    return _join(lines)
 
 
 def _clip(value: str, limit: int = 300) -> str:
@@ -303,4 +314,4 @@ def render_run_summary(results: list[FileResult], runner: Runner) -> str:
     ok = sum(r.status == "ok" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     lines += ["", f"{ok} transcribed, {skipped} skipped, {len(failed)} failed; outputs in {runner.options.output_dir}"]
-    return "\n".join(lines)
+    return _join(lines)

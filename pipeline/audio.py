@@ -20,11 +20,13 @@ from __future__ import annotations
 import gc
 import math
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envsolve.errors import EnvsolveError
+from envsolve.terminal import printable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,7 +70,13 @@ class Audio:
 
 def _fail(reference: str, path: Path, problem: str, hint: str) -> EnvsolveError:
     # exit_code 1: a bad input file fails that file, not the command line.
-    return EnvsolveError(reference, f"{path}: {problem}.", hint=hint, exit_code=1)
+    # The path is escaped: a file name holding a newline or an escape sequence stays one printable line.
+    return EnvsolveError(reference, f"{printable(path)}: {problem}.", hint=printable(hint), exit_code=1)
+
+
+def unreadable_hint(path: Path) -> str:
+    """The fix for an unreadable input: a command that is safe to paste whatever the file is called."""
+    return f"Run `chmod a+r {shlex.quote(str(path))}`."
 
 
 def _check_path(path: Path) -> None:
@@ -82,7 +90,7 @@ def _check_path(path: Path) -> None:
         raise _fail("audio-not-a-file", path, "is not a regular file", "Give an audio or video file (a folder's "
                     "audio files are found when the folder is passed to `envsolve run` directly).")
     if not os.access(path, os.R_OK):
-        raise _fail("audio-unreadable", path, "is not readable by this user", f"Run `chmod a+r '{path}'`.")
+        raise _fail("audio-unreadable", path, "is not readable by this user", unreadable_hint(path))
     if info.st_size == 0:
         raise _fail("audio-empty", path, "is empty (0 bytes)", "The file was not written completely; copy it again.")
 
@@ -149,6 +157,7 @@ def decode(path: Path | str) -> Audio:
         source_rate, source_channels = stream.rate or 0, stream.channels or 0
         declared = _declared_seconds(container, stream)
         resampler = av.audio.resampler.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        shape: tuple[str, str, int] | None = None
         try:
             for packet in container.demux(stream):
                 packets += 1
@@ -159,11 +168,20 @@ def decode(path: Path | str) -> Audio:
                     continue
                 for frame in frames:
                     frame.pts = None  # resample by content; broken timestamps must not stall it
+                    # A stream may change rate or layout mid-way (two MP3s concatenated): ffmpeg decodes that,
+                    # while PyAV's resampler is fixed to the first frame's format. Flush it and start another.
+                    now = (frame.format.name, frame.layout.name, frame.sample_rate)
+                    if shape is not None and now != shape:
+                        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+                        del resampler
+                        resampler = av.audio.resampler.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                    shape = now
                     chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
             chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
-        except av.error.FFmpegError as error:
+        except (av.error.FFmpegError, ValueError) as error:  # ValueError: a frame PyAV cannot convert
+            why = getattr(error, "strerror", None) or str(error)
             raise _fail("audio-corrupt", path, f"failed to decode after {sum(map(len, chunks)) / SAMPLE_RATE:.1f} s "
-                        f"({error.strerror})", "The file is damaged; re-export or copy it again.") from None
+                        f"({why})", "The file is damaged; re-export or copy it again.") from None
         finally:
             # PyAV's resampler graphs are freed only by the collector (faster-whisper #390).
             del resampler

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from envsolve.errors import EnvsolveError
-from envsolve.typedjson import Reader
+from envsolve.typedjson import Reader, load_json
 
 __all__ = [
     "SCHEMA",
@@ -252,12 +252,5 @@ def _check_schema(read: Reader, schema: object) -> None:
 
 def transcript_from_json(text: str, *, source: str = "<json>") -> Transcript:
     """Parse JSON text written by `transcript_to_json`."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise EnvsolveError(
-            "transcript-json-invalid",
-            f"{source}: not JSON ({error.msg} at line {error.lineno}, column {error.colno}).",
-            hint="Regenerate the file with `envsolve run`.",
-        ) from None
+    data = load_json(text, source, "transcript-json-invalid", "Regenerate the file with `envsolve run`.")
     return transcript_from_dict(data, source=source)

@@ -9,6 +9,7 @@ which is what lets a batch resume by trusting every file that exists.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from envsolve import atomic
 from envsolve.errors import EnvsolveError
 from envsolve.pipeline.model import Segment, Transcript, Turn, transcript_to_json
 from envsolve.pipeline.rttm import format_rttm
+from envsolve.terminal import printable
 
 __all__ = [
     "ALL",
@@ -247,6 +249,26 @@ def select_formats(names: Iterable[str]) -> list[str]:
 def output_paths(out_dir: Path | str, stem: str, formats: Iterable[str]) -> dict[str, Path]:
     """Where `write_outputs` puts each of `formats` (already selected) for `stem`."""
     return {name: Path(out_dir) / f"{stem}{FORMATS[name].suffix}" for name in formats}
+
+
+def check_output_dir(out_dir: Path | str) -> Path:
+    """Create `out_dir` if needed and prove it writable (a file made and removed there), before any work:
+    `-o` naming a file, a path under a file or a read-only folder is EnvsolveError `output-unwritable` (exit 2)
+    instead of one failure per input after each was transcribed."""
+    directory = Path(out_dir)
+    shown = printable(directory)
+    if directory.exists() and not directory.is_dir():
+        raise EnvsolveError("output-unwritable", f"The output folder {shown} is a file.",
+                            hint="Give -o a folder (it is created when missing), not a file.")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(dir=directory, prefix=".envsolve-check-", suffix=".tmp")
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        raise EnvsolveError("output-unwritable", f"Cannot write into the output folder {shown}: "
+                            f"{error.strerror or error}.", hint=_UNWRITABLE) from None
+    return directory
 
 
 def write_outputs(

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from envsolve.terminal import printable
+
 __all__ = ["MODES", "Progress", "make_progress"]
 
 MODES = ("auto", "json", "none")
@@ -63,10 +65,12 @@ class _Plain(Progress):
 
     def _show(self, *, final: bool) -> None:
         if final:
-            print(f"{self.file}: {self.stage} done in {time.monotonic() - self.started:.2f} s", file=self.stream)
+            print(printable(f"{self.file}: {self.stage} done in {time.monotonic() - self.started:.2f} s"),
+                  file=self.stream)
 
     def note(self, message: str) -> None:
-        print(f"{self.file}: {message}" if self.file else message, file=self.stream)
+        # File names and messages are escaped: an input named with an escape sequence must not drive the terminal.
+        print(printable(f"{self.file}: {message}" if self.file else message), file=self.stream)
 
 
 class _Quiet(_Plain):
@@ -91,7 +95,8 @@ class _Tty(_Plain):
         filled = round(self.fraction * _BAR)
         eta = self.eta()
         tail = f"{now - self.started:.1f} s" if final else (f"ETA {eta:.0f} s" if eta is not None else "")
-        line = f"{self.file}: {self.stage:<9} [{'#' * filled}{'.' * (_BAR - filled)}] {self.fraction:4.0%} {tail}"
+        bar = f"[{'#' * filled}{'.' * (_BAR - filled)}]"
+        line = f"{printable(self.file)}: {self.stage:<9} {bar} {self.fraction:4.0%} {tail}"
         self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
         self.stream.flush()
 

@@ -18,7 +18,10 @@ from __future__ import annotations
 import dataclasses
 import glob
 import importlib.util
+import os
 import resource
+import shlex
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -26,14 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envsolve.atomic import output_lock
 from envsolve.errors import EnvsolveError
 from envsolve.pipeline.asr import AsrOptions, LoadedModel, load_model, transcribe
 from envsolve.pipeline.attribution import attribute, rename_speakers, rename_turns
 from envsolve.pipeline.diarize import DiarizationOptions, DiarizationResult, Diarizer, available
 from envsolve.pipeline.model import Transcript, Turn
-from envsolve.pipeline.outputs import output_paths, select_formats, write_outputs
+from envsolve.pipeline.outputs import check_output_dir, output_paths, select_formats, write_outputs
 from envsolve.pipeline.progress import Progress
 from envsolve.pipeline.rttm import read_rttm
+from envsolve.terminal import printable
 
 __all__ = ["AUDIO_SUFFIXES", "FileResult", "RunOptions", "Runner", "collect_inputs", "diarization_unavailable",
            "exit_status"]
@@ -112,30 +117,79 @@ def _input_error(reference: str, message: str, hint: str) -> EnvsolveError:
     return EnvsolveError(reference, message, hint=hint, exit_code=1)
 
 
-def collect_inputs(inputs: tuple[str, ...]) -> list[tuple[str, Path | EnvsolveError]]:
-    """Expand folders (their audio files, not recursive) and globs; a miss is an entry with its error."""
+def collect_inputs(inputs: tuple[str, ...], notes: list[str] | None = None) -> list[tuple[str, Path | EnvsolveError]]:
+    """Expand folders (their audio files, not recursive) and globs; a miss is an entry with its error.
+
+    Nothing here raises: a symlink loop, an unreadable folder or a dangling link is an entry with its error,
+    so the batch goes on with the other inputs. Symlinks inside a folder are skipped (a note in `notes` says
+    so): following them is how a folder walk ends up elsewhere or in a loop. Globs are expanded by pathlib,
+    whose `**` does not descend into symlinked folders, so a tree with symlink loops cannot make it spin.
+    """
     found: list[tuple[str, Path | EnvsolveError]] = []
     for item in inputs:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-            if not files:
-                found.append((item, _input_error("input-folder-empty", f"Folder {item} has no audio files.",
-                                                 f"Audio files end in one of {' '.join(sorted(AUDIO_SUFFIXES))}.")))
-            found.extend((str(p), p) for p in files)
-        elif not path.exists() and glob.has_magic(item):
-            matches = sorted(glob.glob(str(path), recursive=True))
+        path = Path(os.path.expanduser(item))  # Path.expanduser raises for ~nosuchuser; this leaves it as is
+        try:
+            is_dir = path.is_dir()
+            exists = is_dir or path.exists() or path.is_symlink()
+        except OSError:  # EACCES, ENAMETOOLONG: not a folder we can read; a pattern or a file (failing later)
+            is_dir, exists = False, False
+        if is_dir:
+            found.extend(_folder(item, path, notes))
+        elif not exists and glob.has_magic(item):
+            matches = _glob(path)
+            if isinstance(matches, EnvsolveError):
+                found.append((item, matches))
+                continue
             if not matches:
-                found.append((item, _input_error("input-no-match", f"Pattern {item} matches no file.",
+                found.append((item, _input_error("input-no-match", f"Pattern {printable(item)} matches no file.",
                                                  "Check the pattern; quote it so that the shell passes it as is.")))
-            found.extend((m, Path(m)) for m in matches if Path(m).is_file())
+            found.extend((str(m), m) for m in matches)
         else:
             found.append((item, path))
     unique: dict[str, tuple[str, Path | EnvsolveError]] = {}
     for name, target in found:
-        key = str(target.resolve()) if isinstance(target, Path) else name
+        # realpath, not Path.resolve(): it raises RuntimeError on a symlink loop; realpath leaves the loop as is.
+        key = os.path.realpath(target) if isinstance(target, Path) else name
         unique.setdefault(key, (name, target))
     return list(unique.values())
+
+
+def _folder(item: str, path: Path, notes: list[str] | None) -> list[tuple[str, Path | EnvsolveError]]:
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as error:
+        return [(item, _input_error("input-folder-unreadable", f"Folder {printable(item)} cannot be listed "
+                                    f"({error.strerror or error}).",
+                                    f"Run `chmod a+rx {shlex.quote(item)}`, or give its files one by one."))]
+    files: list[Path] = []
+    linked: list[str] = []
+    for entry in entries:
+        if entry.suffix.lower() not in AUDIO_SUFFIXES:
+            continue
+        if entry.is_symlink():
+            linked.append(entry.name)
+        elif entry.is_file():
+            files.append(entry)
+    if linked and notes is not None:
+        shown = ", ".join(linked[:5]) + (f" and {len(linked) - 5} more" if len(linked) > 5 else "")
+        notes.append(f"{item}: skipped {len(linked)} symbolic link(s) ({shown}); give them as inputs by name "
+                     "to transcribe them")
+    if not files:
+        return [(item, _input_error("input-folder-empty", f"Folder {printable(item)} has no audio files.",
+                                    f"Audio files end in one of {' '.join(sorted(AUDIO_SUFFIXES))}."))]
+    return [(str(p), p) for p in files]
+
+
+def _glob(path: Path) -> list[Path] | EnvsolveError:
+    parts = path.parts
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root = Path(*parts[:first]) if first else Path(".")
+    pattern = "/".join(parts[first:])
+    try:
+        return [match for match in sorted(root.glob(pattern)) if match.is_file()]
+    except (OSError, ValueError) as error:
+        return _input_error("input-glob-failed", f"Pattern {printable(str(path))} cannot be expanded: {error}.",
+                            "Check the pattern and that its folders can be listed.")
 
 
 def diarization_unavailable() -> str | None:
@@ -187,14 +241,21 @@ class Runner:
         self._validate()
 
     def _validate(self) -> None:
+        """What can be checked before the first model loads: the output folder, the diarization file."""
         options = self.options
         if options.diarization_file is not None and not options.diarization_file.exists():
-            raise EnvsolveError("rttm-not-found", f"Diarization file {options.diarization_file} does not exist.",
-                                hint="Give an RTTM file, or a folder holding STEM.rttm for each input.")
+            raise EnvsolveError("rttm-not-found", f"Diarization file {printable(options.diarization_file)} does "
+                                "not exist.", hint="Give an RTTM file, or a folder holding STEM.rttm for each input.")
+        if options.diarization_file is not None and not options.diarization_file.is_dir():
+            self._rttm_cache = _read_rttm_file(options.diarization_file)
+        check_output_dir(options.output_dir)  # last: a refused run leaves no new folder behind
 
     def run(self) -> Iterator[FileResult]:
         """Process every input in order, yielding each file's result as soon as it is done."""
-        inputs = collect_inputs(self.options.inputs)
+        notes: list[str] = []
+        inputs = collect_inputs(self.options.inputs, notes)
+        for note in notes:
+            self.progress.note(note)
         stems: dict[str, str] = {}
         for name, target in inputs:
             result = FileResult(name)
@@ -206,7 +267,9 @@ class Runner:
                     raise _input_error("output-name-clash", f"{name} and {previous} would both write "
                                        f"{target.stem}.* in {self.options.output_dir}.",
                                        "Run them separately with different -o folders, or rename one.")
-                self._process(target, result)
+                # Per output: a second run into the same folder waits here, then finds the outputs and skips.
+                with output_lock(self.options.output_dir, target.stem):
+                    self._process(target, result)
             except _Fatal as fatal:
                 raise fatal.error from None
             except EnvsolveError as error:
@@ -326,10 +389,10 @@ class Runner:
             if not per_file.is_file():
                 raise _input_error("rttm-not-found", f"No {per_file.name} in {source} for {path}.",
                                    f"Put the diarization of {path.name} in {per_file}.")
-            by_uri = read_rttm(per_file)
+            by_uri = _read_rttm_file(per_file)
             return [turn for turns in by_uri.values() for turn in turns]
         if self._rttm_cache is None:
-            self._rttm_cache = read_rttm(source)
+            self._rttm_cache = _read_rttm_file(source)
         if path.stem in self._rttm_cache:
             return list(self._rttm_cache[path.stem])
         if len(self._rttm_cache) == 1 and len(self.options.inputs) == 1:
@@ -340,6 +403,17 @@ class Runner:
 
     def _stage(self, result: FileResult, name: str, stage: str) -> _Stage:
         return _Stage(self.progress, result, name, stage)
+
+
+def _read_rttm_file(path: Path) -> dict[str, list[Turn]]:
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the read for ever
+            raise EnvsolveError("rttm-unreadable", f"{printable(path)} is not a regular file.",
+                                hint="Give an RTTM file (or a folder of STEM.rttm files).")
+        return read_rttm(path)
+    except OSError as error:
+        raise EnvsolveError("rttm-unreadable", f"Cannot read {printable(path)}: {error.strerror or error}.",
+                            hint="Give a readable RTTM file.") from None
 
 
 class _Stage:

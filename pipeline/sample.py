@@ -133,7 +133,8 @@ def _speak(text: str, voice: str, workdir: Path) -> tuple[np.ndarray, int]:
     import numpy as np
 
     target = workdir / "line.wav"
-    subprocess.run([_tool("espeak-ng"), "-v", voice, "-s", str(_WORDS_PER_MINUTE), "-w", str(target), text], check=True)
+    subprocess.run([_tool("espeak-ng"), "-v", voice, "-s", str(_WORDS_PER_MINUTE), "-w", str(target), text], check=True,
+                   timeout=60)
     with wave.open(str(target), "rb") as handle:
         frames = handle.readframes(handle.getnframes())
         rate_hz = handle.getframerate()
@@ -183,7 +184,7 @@ def synthesize(
         # sox resamples with a proper low-pass filter and picks the container from the suffix.
         subprocess.run(
             [_tool("sox"), str(joined), "-r", str(sample_rate), "-c", str(channels), "-b", "16", str(path)],
-            check=True,
+            check=True, timeout=120,
         )
     return Conversation(path, tuple(script), tuple(turns), audio.size / source_rate)
 

@@ -12,6 +12,7 @@ from envsolve.resolver.check import check
 from envsolve.resolver.host import Host
 from envsolve.resolver.model import Candidate, Finding, Require
 from envsolve.resolver.packages import FAMILIES, compute_type_rule, installed_candidates
+from envsolve.resolver.request import check_compute_type, check_device
 from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local, torch_row
 
 SCHEMA = "envsolve.doctor/1"
@@ -101,6 +102,8 @@ def infer_workload(host: Host) -> str:
 def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
              workload: str = "auto") -> Report:
     """Every unmet requirement of what is installed on this host, for one workload's process."""
+    check_device(device)
+    check_compute_type(compute_type)
     notes: list[str] = []
     named = workload != "auto"
     workload = workload if named else infer_workload(host)

@@ -7,15 +7,19 @@ out says nothing about it. Parsing names the field and what was expected when in
 
 from __future__ import annotations
 
-import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from envsolve.errors import EnvsolveError
-from envsolve.typedjson import Reader
+from envsolve.terminal import printable
+from envsolve.typedjson import Reader, field_path, load_json
 
 SCHEMA = "envsolve.host/1"
 PLATFORMS = ("colab", "kaggle", "modal", "aws-dlami", "sagemaker", "runpod", "docker", "bare")
@@ -34,8 +38,20 @@ KEPT_ENV = (
     "CUDA_PATH",
     "CONDA_PREFIX",
 )
-_VERSION = re.compile(r"^\d+(\.\d+)*([.+-][0-9A-Za-z.+-]*)?$")
-_CC = re.compile(r"^\d+\.\d+$")
+# Versions are short: a 5,000-digit one is an attack on int(), not a release. Each pattern is what the
+# engine later reads with packaging.version.Version or int(), so validation accepts only what those accept.
+MAX_VERSION = 64
+_N = r"\d{1,9}"  # one numeric component
+_VERSION = re.compile(rf"^{_N}(\.{_N})*([.+-][0-9A-Za-z.+-]*)?$")  # a shape check; _pep440 decides
+_RELEASE = re.compile(rf"^{_N}(\.{_N}){{0,5}}$")  # library, toolkit and CUDA versions: numbers only
+_GLIBC = re.compile(rf"^({_N}\.{_N})(?:\.{_N})?(?:[-+~][0-9A-Za-z.+~-]*)?$")  # "2.35-0ubuntu3": a distro build
+_CC = re.compile(r"^\d{1,3}\.\d{1,3}$")
+# Larger snapshots are not host descriptions (the probe writes tens of kilobytes); reading one costs memory
+# and minutes. docs/host-snapshot.md and the README state it.
+MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
+# Entries in one list or object of a snapshot: a real environment has hundreds of packages, a machine a few
+# GPUs; 600,000 packages (11 MiB) took doctor 10 s and 650 MB.
+MAX_ENTRIES = 20_000
 
 
 @dataclass(frozen=True)
@@ -139,10 +155,19 @@ _HINT = ("Correct that field (docs/host-snapshot.md describes every field), or w
          "machine itself with `envsolve probe --json > host.json`.")
 
 
+_SYNTAX_HINT = ("Correct the file (docs/host-snapshot.md has a complete example), or write a fresh snapshot on the "
+                "machine itself with `envsolve probe --json > host.json`.")
+
+
 def parse_host(data: Any, origin: str = "snapshot") -> Host:
     """Validate and convert parsed JSON into a Host."""
     r = Reader(origin, "bad-snapshot", _HINT)
     top = r.mapping(data, "(top level)")
+    for key in ("gpus", "cuda_toolkits", "libraries", "packages", "env", "loader", "notes"):
+        value = top.get(key)
+        if isinstance(value, list | Mapping) and len(value) > MAX_ENTRIES:
+            raise r.fail(key, f"at most {MAX_ENTRIES} entries (a real host has hundreds at most)",
+                         f"{len(value)} entries")
     schema = top.get("schema", SCHEMA)
     if schema != SCHEMA:
         raise r.fail("schema", f'"{SCHEMA}" (the only schema this envsolve reads)', schema)
@@ -155,7 +180,7 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
     os_info = OSInfo(
         system=r.optional_text(os_data, "system", "os"),
         arch=arch,
-        glibc=r.optional_text(os_data, "glibc", "os", _VERSION, 'a version such as "2.35"'),
+        glibc=_glibc(r, os_data),
         distro=r.optional_text(os_data, "distro", "os"),
     )
     platform = r.optional_text(top, "platform", "")
@@ -170,8 +195,8 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
     driver = None
     if top.get("driver") is not None:
         d = r.mapping(top["driver"], "driver")
-        version = r.optional_text(d, "version", "driver", _VERSION, 'a driver version such as "550.54.15"')
-        driver = Driver(version, r.optional_text(d, "cuda", "driver", _VERSION, 'a CUDA version such as "12.4"'))
+        version = _version(r, d, "version", "driver", _RELEASE, 'a driver version such as "550.54.15"')
+        driver = Driver(version, _version(r, d, "cuda", "driver", _RELEASE, 'a CUDA version such as "12.4"'))
 
     toolkits = None
     if top.get("cuda_toolkits") is not None:
@@ -189,9 +214,14 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
         raw = r.mapping(top["packages"], "packages")
         packages = {}
         for name, version in raw.items():
-            if version is not None and not isinstance(version, str):
-                raise r.fail(f"packages.{name}", 'a version string such as "2.5.1+cu121", or null (installed, '
+            where = f"packages.{name}"
+            if version is not None and (not isinstance(version, str) or not _pep440(version)):
+                raise r.fail(where, 'a version string such as "2.5.1+cu121", or null (installed, '
                              'version unknown)', version)
+            if not _NAME.match(name):
+                raise r.fail(where, "keyed by a distribution name such as \"faster-whisper\"", name)
+            if normalize(name) in packages:
+                raise r.fail(where, f"listed once (another spelling of {normalize(name)!r} is there too)", name)
             packages[normalize(name)] = version
 
     complete = top.get("packages_complete", False)
@@ -201,7 +231,13 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
     if not isinstance(libraries_complete, bool):
         raise r.fail("libraries_complete", "true or false", libraries_complete)
     env_raw = r.mapping(top.get("env") or {}, "env")
-    env = {k: str(v) for k, v in env_raw.items() if k in KEPT_ENV and v is not None}
+    env = {}
+    for key, value in env_raw.items():
+        # An environment variable is text; a list or object here is a writer's bug that str() would hide.
+        if value is not None and not isinstance(value, str):
+            raise r.fail(f"env.{key}", "a string (an environment variable's value) or null", value)
+        if key in KEPT_ENV and value is not None:
+            env[key] = value
 
     loader = None
     if top.get("loader") is not None:
@@ -209,7 +245,7 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
 
     return Host(
         os=os_info,
-        python=r.optional_text(top, "python", "", _VERSION, 'a Python version such as "3.11.9"'),
+        python=_version(r, top, "python", "", _VERSION, 'a Python version such as "3.11.9"'),
         platform=platform,
         gpus=gpus,
         driver=driver,
@@ -221,14 +257,47 @@ def parse_host(data: Any, origin: str = "snapshot") -> Host:
         libraries_complete=libraries_complete,
         env=env,
         loader=loader,
-        ffmpeg=r.optional_text(top, "ffmpeg", "", _VERSION, 'an FFmpeg version such as "6.1.1"'),
+        ffmpeg=_version(r, top, "ffmpeg", "", _VERSION, 'an FFmpeg version such as "6.1.1"', pep440=False),
         notes=tuple(str(n) for n in r.listing(top.get("notes", []), "notes")),
     )
 
 
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?$")  # PEP 508 distribution names
+
+
+def _pep440(text: str) -> bool:
+    if len(text) > MAX_VERSION:
+        return False
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _version(r: Reader, data: Mapping[str, Any], key: str, where: str, pattern: re.Pattern[str], expected: str,
+             *, pep440: bool = True) -> str | None:
+    """A version field: the pattern, at most MAX_VERSION characters and (`pep440`) readable by packaging."""
+    text = r.optional_text(data, key, where, pattern, expected)
+    if text is not None and (len(text) > MAX_VERSION or (pep440 and not _pep440(text))):
+        raise r.fail(field_path(where, key), f"{expected} (at most {MAX_VERSION} characters)", text)
+    return text
+
+
+def _glibc(r: Reader, os_data: Mapping[str, Any]) -> str | None:
+    """glibc as MAJOR.MINOR: a distribution's build suffix ("2.35-0ubuntu3", as `ldd --version` prints) is
+    dropped, since the rules compare glibc releases."""
+    text = _version(r, os_data, "glibc", "os", _GLIBC, 'a glibc version such as "2.35"', pep440=False)
+    if text is None:
+        return None
+    match = _GLIBC.fullmatch(text)
+    assert match is not None  # _version checked the pattern
+    return match.group(1)
+
+
 def _toolkit(r: Reader, value: Any, where: str) -> Toolkit:
     t = r.mapping(value, where)
-    version = r.optional_text(t, "version", where, _VERSION, 'a CUDA version such as "12.2"')
+    version = _version(r, t, "version", where, _RELEASE, 'a CUDA version such as "12.2"')
     return Toolkit(version=version, path=r.optional_text(t, "path", where))
 
 
@@ -254,7 +323,7 @@ def _library(r: Reader, value: Any, where: str) -> Library:
         raise r.fail(f"{where}.origin", " or ".join(ORIGINS), origin)
     return Library(
         name=name,
-        version=r.optional_text(lib, "version", where, _VERSION, 'a version such as "8.9.6"'),
+        version=_version(r, lib, "version", where, _RELEASE, 'a version such as "8.9.6"'),
         soname=r.optional_text(lib, "soname", where),
         path=r.optional_text(lib, "path", where),
         origin=origin,
@@ -293,23 +362,37 @@ def read_host(path: str | Path) -> Host:
             raise EnvsolveError("unknown-example", f"There is no built-in example host {name!r}.",
                                 hint=f"Use one of: {', '.join(EXAMPLE_PREFIX + e for e in examples())}.")
         text = resources.files("envsolve").joinpath("data", "examples", f"{name}.json").read_text(encoding="utf-8")
-        return parse_host(json.loads(text), str(path))
+        return parse_host(load_json(text, str(path), "bad-snapshot", _HINT), str(path))
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = _read_bounded(p)
     except FileNotFoundError:
-        raise EnvsolveError("snapshot-not-found", f"No host snapshot at {p}.",
+        raise EnvsolveError("snapshot-not-found", f"No host snapshot at {printable(p)}.",
                             hint="Check the path, or write one on the target machine with "
                             "`envsolve probe --json > host.json`.") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise EnvsolveError("snapshot-unreadable", f"Cannot read {p}: {exc}.",
+        raise EnvsolveError("snapshot-unreadable", f"Cannot read {printable(p)}: {exc}.",
                             hint="Make the file readable UTF-8 JSON.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EnvsolveError("bad-snapshot", f"{p} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
-                            hint="Fix the JSON syntax (docs/host-snapshot.md has a complete example).") from None
+    data = load_json(text, str(p), "bad-snapshot", _SYNTAX_HINT)
     return parse_host(data, str(p))
+
+
+def _read_bounded(path: Path) -> str:
+    """The file's text, refusing anything but a regular file of at most MAX_SNAPSHOT_BYTES (a FIFO or
+    /dev/zero given as a snapshot must not hang or fill memory)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise EnvsolveError("snapshot-unreadable", f"{printable(str(path))} is not a regular file.",
+                                hint="Give a snapshot file written by `envsolve probe --json -o host.json`.")
+        data = handle.read(MAX_SNAPSHOT_BYTES + 1)
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise EnvsolveError("snapshot-too-large", f"{printable(str(path))} is larger than "
+                            f"{MAX_SNAPSHOT_BYTES // (1024 * 1024)} MiB, the limit for a host snapshot (a probed "
+                            "one is tens of kilobytes).",
+                            hint="Give the snapshot `envsolve probe --json` wrote on that machine, or trim the file's "
+                            "packages and notes to what the host has.")
+    return data.decode("utf-8")
 
 
 def host_to_json(host: Host) -> dict[str, Any]:

@@ -186,6 +186,14 @@ CASES = [
         expect_missing=True,
     ),
     Case(
+        "truncated-to-64-bytes",  # a whole ELF header, no program headers: glibc says "cannot read file data"
+        _runpath,
+        llp=_with_file(lambda p: p.write_bytes(fake_lib(p.parent / "whole.so", "libcudnn.so.9", "t").read_bytes()[:64]),
+                       lambda t: t.root / "llptrunc"),
+        expect_via=None,
+        expect_missing=True,
+    ),
+    Case(
         "broken-symlink-skipped",
         _runpath,
         llp=_with_file(lambda p: p.symlink_to(p.parent / "missing.so"), lambda t: t.root / "llplink"),

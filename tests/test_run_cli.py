@@ -34,7 +34,7 @@ def test_help_lists_the_run_command(capsys: pytest.CaptureFixture[str]) -> None:
         (["run", "a.wav", "--no-diarize", "--diarization", "x.rttm"], "contradict"),
         (["run", "a.wav", "--speakers", "2", "--min-speakers", "1"], "not both"),
         (["run", "a.wav", "--min_speakers", "3", "--max_speakers", "2"], "above"),
-        (["run", "a.wav", "--speakers", "0"], "at least 1"),
+        (["run", "a.wav", "--speakers", "0"], "outside 1..64"),
         (["run", "a.wav", "-f", "docx"], "choose from"),
         (["run", "a.wav", "--device", "tpu"], "invalid choice"),
         (["run", "a.wav", "--speaker-names", "Alice"], "LABEL=Name"),

@@ -12,6 +12,19 @@ from pathlib import Path
 ACTIONS = ("verify", "refresh")
 
 
+MAX_AGE = 365 * 24 * 3600  # a year; NaN, infinities and negative ages are refused
+
+
+def _max_age(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not 0 <= value <= MAX_AGE:  # False for NaN too
+        raise argparse.ArgumentTypeError(f"{text[:40]} is outside 0..{MAX_AGE}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="matrix name (omit to list them), or `verify` / `refresh`")
     parser.add_argument("names", nargs="*", metavar="NAME",
@@ -27,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     derive.add_argument("--cache-dir", type=Path, help="where read facts are cached (default: $ENVSOLVE_DERIVE_CACHE, "
                         "else ~/.cache/envsolve-derive)")
     derive.add_argument("--no-cache", action="store_true", help="read everything again, and keep nothing")
-    derive.add_argument("--max-age", type=float, default=3600.0, metavar="SECONDS",
-                        help="how old a cached index page may be (default 3600; released files are cached for good)")
+    derive.add_argument("--max-age", type=_max_age, default=3600.0, metavar="SECONDS",
+                        help=f"how old a cached index page may be, 0..{MAX_AGE} (default 3600; released files are "
+                        "cached for good)")
     derive.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     derive.add_argument("--cuda-images-repo", metavar="PATH", help="git dir of nvidia/container-images/cuda (or a "
                         "mirror): cuda_images is read from it, not from the index")

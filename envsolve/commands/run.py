@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,56 @@ COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int
 SAMPLE_OUTPUT_DIR = "envsolve-sample"
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+# The range of every numeric option (README "Limits and exit codes" lists them; a test keeps the two together).
+# Outside it a run would not be better, only take the machine down: --threads 100000 segfaults CTranslate2,
+# --beam-size 100000 allocates tens of gigabytes.
+RANGES: dict[str, tuple[int, int]] = {
+    "--threads": (0, 256),
+    "--beam-size": (1, 32),
+    "--batch-size": (1, 256),
+    "--speakers": (1, 64),
+    "--min-speakers": (1, 64),
+    "--max-speakers": (1, 64),
+}
+
+
+# Characters of the text options. Whisper keeps only the last 223 tokens of a prompt (about 1,000 characters),
+# but tokenizes all of it on every window: 100,000 characters made a 12 s file take 68 s.
+TEXT_LIMITS: dict[str, int] = {"--initial-prompt": 2000, "--hotwords": 2000}
+
+
+def _text(option: str) -> Callable[[str], str]:
+    limit = TEXT_LIMITS[option]
+
+    def parse(text: str) -> str:
+        if len(text) > limit:
+            raise argparse.ArgumentTypeError(f"{len(text)} characters; at most {limit} (Whisper keeps only the "
+                                             "last 223 tokens of a prompt)")
+        return text
+
+    parse.__name__ = option
+    return parse
+
+
+def _bounded(option: str) -> Callable[[str], int]:
+    low, high = RANGES[option]
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    parse.__name__ = option  # argparse names the type in its message
+    return parse
+
+
+def _range(option: str) -> str:
+    low, high = RANGES[option]
+    return f"{low}..{high}"
 
 
 def _format_names() -> list[str]:
@@ -59,20 +102,28 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="CTranslate2 type (default: float16 on GPUs with cc >= 7.0, int8_float32 on 6.1, float32 "
                      "below, int8 on CPU)")
     asr.add_argument("--language", help="language code such as en or fr (default: detect it)")
-    asr.add_argument("--beam-size", "--beam_size", dest="beam_size", type=_positive, default=5, help="default: 5")
-    asr.add_argument("--batch-size", "--batch_size", dest="batch_size", type=_positive,
-                     help="batched inference with this batch size (default: 8 on GPU; sequential on CPU)")
-    asr.add_argument("--threads", type=int, default=0, help="CPU threads for CTranslate2 (0: its default)")
-    asr.add_argument("--initial-prompt", "--initial_prompt", dest="initial_prompt",
-                     help="text that primes the decoder (names, jargon, style)")
-    asr.add_argument("--hotwords", help="words to favour (faster-whisper hotwords)")
+    asr.add_argument("--beam-size", "--beam_size", dest="beam_size", type=_bounded("--beam-size"), default=5,
+                     help=f"{_range('--beam-size')}, default: 5")
+    asr.add_argument("--batch-size", "--batch_size", dest="batch_size", type=_bounded("--batch-size"),
+                     help=f"batched inference with this batch size, {_range('--batch-size')} (default: 8 on GPU; "
+                     "sequential on CPU)")
+    asr.add_argument("--threads", type=_bounded("--threads"), default=0,
+                     help=f"CPU threads for CTranslate2, {_range('--threads')} (0: its default)")
+    asr.add_argument("--initial-prompt", "--initial_prompt", dest="initial_prompt", type=_text("--initial-prompt"),
+                     help=f"text that primes the decoder (names, jargon, style); at most "
+                     f"{TEXT_LIMITS['--initial-prompt']} characters")
+    asr.add_argument("--hotwords", type=_text("--hotwords"),
+                     help=f"words to favour (faster-whisper hotwords); at most {TEXT_LIMITS['--hotwords']} characters")
     asr.add_argument("--vad", action=argparse.BooleanOptionalAction, default=True,
                      help="skip non-speech with Silero VAD (default: on)")
     dia = run.add_argument_group("speakers")
-    dia.add_argument("--speakers", "--num-speakers", "--num_speakers", dest="speakers", type=_positive,
-                     metavar="N", help="exact number of speakers, when known")
-    dia.add_argument("--min-speakers", "--min_speakers", dest="min_speakers", type=_positive, metavar="N")
-    dia.add_argument("--max-speakers", "--max_speakers", dest="max_speakers", type=_positive, metavar="N")
+    dia.add_argument("--speakers", "--num-speakers", "--num_speakers", dest="speakers",
+                     type=_bounded("--speakers"), metavar="N",
+                     help=f"exact number of speakers, when known ({_range('--speakers')})")
+    dia.add_argument("--min-speakers", "--min_speakers", dest="min_speakers", type=_bounded("--min-speakers"),
+                     metavar="N", help=_range("--min-speakers"))
+    dia.add_argument("--max-speakers", "--max_speakers", dest="max_speakers", type=_bounded("--max-speakers"),
+                     metavar="N", help=_range("--max-speakers"))
     dia.add_argument("--diarization", type=Path, metavar="FILE.rttm",
                      help="use this diarization (an RTTM file, or a folder of STEM.rttm) instead of running pyannote")
     dia.add_argument("--no-diarize", action="store_true", help="no speakers")
@@ -140,6 +191,26 @@ def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
     return options, sample_rttm
 
 
+def _check_gpu(device: str) -> None:
+    """`--device cuda` where no NVIDIA driver answers: one error before any work, doctor's gpu-not-visible
+    (not one internal error per file, nor a cuda-library-missing that blames a library)."""
+    if device != "cuda":
+        return
+    from envsolve.errors import EnvsolveError
+    from envsolve.resolver import codes
+    from envsolve.resolver.probe.nvml import probe_driver
+
+    facts = probe_driver()
+    if facts.driver is not None:
+        return
+    entry = codes.entry("gpu-not-visible")
+    raise EnvsolveError("gpu-not-visible", f"--device cuda, but no NVIDIA driver is reachable: {entry['title']}.",
+                        context="; ".join(note.rstrip(".") for note in facts.notes) + ".",
+                        hint="Use --device cpu (or auto), or start the machine "
+                        "or container with its GPU (docker run --gpus all ...); `envsolve doctor` and `envsolve "
+                        "explain gpu-not-visible` say more.")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the batch, print the summary; the exit status says whether every file made it."""
     from envsolve.pipeline.progress import make_progress
@@ -147,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
     from envsolve.report import render_run_summary
 
     options, sample_rttm = _options(args)
+    _check_gpu(args.device)
     progress = make_progress(args.progress)
     if sample_rttm:
         enable = " Install `envsolve[diarize]` to diarize it for real." if "not installed" in sample_rttm else ""

@@ -250,11 +250,21 @@ def _align(links: tuple[LoaderLink, ...], libraries: tuple[Library, ...]) -> tup
 
 
 def scrub_home(value: T, home: str) -> T:
-    """Replace the home directory with "~" in every string of a Host (or any dataclass tree)."""
-    home = home.rstrip("/")
-    if not home or home == "/" or len(home) < 2:
+    """Replace the home directory with "~" in every string of a Host (or any dataclass tree).
+
+    Both spellings count: $HOME as given and its realpath, since the probe records resolved paths (a home
+    reached through a symlink, /home -> /data/home, shows up under its real name).
+    """
+    homes = set()
+    for spelling in (home, os.path.realpath(home) if home else ""):
+        spelling = spelling.rstrip("/")
+        if spelling and spelling != "/" and len(spelling) >= 2:
+            homes.add(spelling)
+    if not homes:
         return value
-    pattern = re.compile(re.escape(home) + r"(?=/|:|;|\s|$|\)|,|')")
+    # Longest first, so /data/home/me is not left as ~ plus a tail when /home/me is also a prefix of it.
+    alternatives = "|".join(re.escape(h) for h in sorted(homes, key=len, reverse=True))
+    pattern = re.compile(f"(?:{alternatives})" + r"(?=/|:|;|\s|$|\)|,|')")
 
     def walk(v: Any) -> Any:
         if isinstance(v, str):

@@ -18,8 +18,10 @@ Spec: https://refspecs.linuxfoundation.org/elf/gabi4+/ch4.eheader.html
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +117,26 @@ class ElfHeader:
         return "little" if self.data == 1 else "big"
 
 
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for binary reading, refusing anything but a regular file.
+
+    A named pipe called libcublas.so.12 on LD_LIBRARY_PATH would block a plain open() forever, and a
+    character device would read without end: open non-blocking, check with fstat, then read normally.
+    Raises OSError (ENXIO-style "not a regular file") for the rest.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.ENXIO,
+                          "Is a directory" if stat.S_ISDIR(mode) else "not a regular file", os.fspath(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_header(f: BinaryIO) -> ElfHeader:
     """Parse the ELF header at the start of ``f``; raise ElfError when it is not one."""
     f.seek(0)
@@ -196,7 +218,7 @@ class ElfFile:
     def open(cls, path: str | os.PathLike[str]) -> ElfFile:
         """Open and parse ``path``; use as a context manager so the file is closed."""
         try:
-            f = open(path, "rb")  # noqa: SIM115 (closed by close() / __exit__)
+            f = open_regular(path)
         except OSError as e:
             raise ElfError(f"cannot open: {e.strerror}", path=os.fspath(path)) from e
         try:

@@ -21,6 +21,8 @@ import struct
 import sys
 from dataclasses import dataclass, field
 
+from envsolve.resolver.probe.elf import open_regular
+
 __all__ = [
     "CacheEntry",
     "LdCache",
@@ -214,7 +216,7 @@ def _cstr(data: bytes, offset: int) -> str:
 def read_ld_so_cache(path: str = "/etc/ld.so.cache") -> LdCache:
     """Read and parse the cache; a missing or unreadable file gives an empty LdCache and a reason."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             data = f.read(_MAX_CACHE + 1)
     except OSError as e:
         # Alpine/musl, distroless images and some minimal containers have no cache at all.

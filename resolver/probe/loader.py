@@ -22,11 +22,12 @@ import errno
 import mmap
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from envsolve.resolver.host import LoaderLink
-from envsolve.resolver.probe.elf import ET_DYN, ET_EXEC, ElfError, ElfFile, is_soname_like, read_header
+from envsolve.resolver.probe.elf import ET_DYN, ET_EXEC, ElfError, ElfFile, is_soname_like, open_regular, read_header
 from envsolve.resolver.probe.ldcache import LdCache, cache_flags_for
 
 __all__ = [
@@ -131,7 +132,8 @@ class _Search:
         """True when the loader would take `path`; sets `error` when it would give up instead."""
         self.searched.append(path)
         try:
-            fd = os.open(path, os.O_RDONLY)
+            # Non-blocking: glibc would block for ever opening a FIFO of that name; the probe must not.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
             if e.errno in _SKIP_ERRNOS:
                 return False
@@ -139,6 +141,12 @@ class _Search:
             return False
         try:
             with os.fdopen(fd, "rb") as f:
+                info = os.fstat(fd)
+                if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                    self.error = (f"{path}: cannot read file data: not a regular file (glibc's loader would block "
+                                  "or fail on it)")
+                    return False
+                os.set_blocking(fd, True)
                 # glibc first reads one ELF header of its own class; fewer bytes is fatal.
                 if len(f.read(64 if self.target.elf_class == 2 else 52)) < (64 if self.target.elf_class == 2 else 52):
                     self.error = f"{path}: file too short"
@@ -149,6 +157,11 @@ class _Search:
             return False
         except OSError as e:  # EISDIR: open(2) on a directory works, read(2) fails; fatal in glibc
             self.error = f"{path}: cannot read file data: {e.strerror}"
+            return False
+        if (header.elf_class == self.target.elf_class and header.phnum
+                and header.phoff + header.phnum * header.phentsize > info.st_size):
+            # open_verify reads the program headers next; a truncated file cannot give them (dl-load.c).
+            self.error = f"{path}: cannot read file data"
             return False
         if header.elf_class != self.target.elf_class or header.machine != self.target.machine:
             return False
@@ -329,7 +342,7 @@ def dlopen_names(path: str, limit: int = DLOPEN_SCAN_LIMIT) -> tuple[str, ...]:
     """
     found: dict[str, None] = {}
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 return ()

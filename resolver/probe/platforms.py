@@ -15,9 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from envsolve.resolver.probe.elf import open_regular
+
 __all__ = [
     "ContainerMarkers",
     "arch",
+    "classify_container_variable",
     "container_markers",
     "detect_platform",
     "glibc_version",
@@ -29,14 +32,14 @@ __all__ = [
 ]
 
 _READ_LIMIT = 64 << 10
-FFMPEG_TIMEOUT_S = 5.0
+FFMPEG_TIMEOUT_S = 2.0  # ffmpeg -version answers in milliseconds; a hung one must not hold up probe
 
 
 def read_text(path: str | os.PathLike[str], limit: int = _READ_LIMIT) -> str | None:
     """The first `limit` characters of a file, or None when it cannot be read."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(limit)
+        with open_regular(path) as f:  # a FIFO or a device at that path must not block or read for ever
+            return f.read(limit * 4).decode("utf-8", errors="replace")[:limit]
     except (OSError, ValueError):
         return None
 
@@ -91,6 +94,16 @@ def parse_cgroup(text: str) -> str | None:
     return None
 
 
+# What systemd-nspawn, podman, docker, LXC, flatpak and others put in the `container` variable.
+_KNOWN_CONTAINER_VALUES = ("docker", "podman", "oci", "lxc", "lxc-libvirt", "systemd-nspawn", "flatpak", "wsl",
+                           "rkt", "openvz", "proot")
+
+
+def classify_container_variable(value: str) -> str:
+    """A known runtime name as itself, anything else as "set" (it may be any text: a path, a secret)."""
+    return value if value in _KNOWN_CONTAINER_VALUES else "set"
+
+
 def container_markers(env: Mapping[str, str] | None = None, root: str = "/") -> ContainerMarkers:
     """Look for /.dockerenv, /run/.containerenv, a container cgroup, and /dev/nvidia* nodes."""
     env = os.environ if env is None else env
@@ -102,7 +115,8 @@ def container_markers(env: Mapping[str, str] | None = None, root: str = "/") -> 
     if runtime:
         evidence.append(f"/proc/1/cgroup names {runtime}")
     if env.get("container"):
-        evidence.append(f"container={env['container']}")
+        # Classified, never copied: the value is whatever the environment says, and notes are shared.
+        evidence.append(f"the container variable ({classify_container_variable(env['container'])})")
     try:
         nodes = tuple(sorted(e.name for e in os.scandir(Path(root, "dev")) if e.name.startswith("nvidia"))[:64])
     except OSError:
