@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from envsolve.terminal import printable, printable_lines
 
 if TYPE_CHECKING:
+    from envsolve.pipeline.cluster import ClusterRun
     from envsolve.pipeline.runner import FileResult, Runner
     from envsolve.resolver.derive import Report as DriftReport
     from envsolve.resolver.doctor import Report
@@ -287,6 +288,34 @@ def _clip(value: str, limit: int = 300) -> str:
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def render_cluster_summary(run: ClusterRun) -> str:
+    """`envsolve run --ray`: the files as a local run lists them, then each worker's share and the throughput."""
+    results = run.results
+    lines = ["", f"Summary (Ray at {run.address})"]
+    rows = [(r.source, r.status, _seconds(r.duration or None), _seconds(r.seconds or None),
+             "-" if r.rtf is None else f"{r.rtf:.3f}", r.reference or "; ".join(r.notes)) for r in results]
+    lines += table(rows, ("file", "status", "audio s", "time s", "RTF", "note"), indent="  ")
+    if run.workers:
+        lines += ["", "Workers (busy s includes each worker's one model load)"]
+        lines += table([(w.worker, str(w.files), _seconds(w.audio_s or None), _seconds(w.busy_s or None),
+                         str(w.lost)) for w in run.workers.values()],
+                       ("worker", "files", "audio s", "busy s", "lost"), indent="  ")
+    audio = sum(r.duration for r in results if r.status == "ok")
+    if audio and run.wall_s > 0:
+        lines += ["", f"Throughput: {audio:.1f} s of audio in {run.wall_s:.1f} s wall, {audio / run.wall_s:.2f}x "
+                  "realtime for the whole batch"]
+    if run.retried:
+        lines += [f"Sent to another worker after a worker died: {', '.join(run.retried)}"]
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        lines += ["", f"{len(failed)} of {len(results)} file(s) failed:"]
+        lines += [f"  {r.source}: {r.error}" for r in failed]
+    ok = sum(r.status == "ok" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    lines += ["", f"{ok} transcribed, {skipped} skipped, {len(failed)} failed; outputs in {run.output_dir}"]
+    return _join(lines)
 
 
 def render_run_summary(results: list[FileResult], runner: Runner) -> str:

@@ -30,4 +30,5 @@ KINDS: tuple[Kind, ...] = (
     Kind("modal", "modal", "modal_app.py: a Modal image and function running envsolve run"),
     Kind("script", "script", "install.sh: a venv (or conda) environment on a bare box or an AWS DLAMI"),
     Kind("github-actions", "github_actions", ".github/workflows/envsolve.yml: plan, render --check, hadolint"),
+    Kind("ray", "ray", "ray-cluster.yaml (ray up) and kuberay-raycluster.yaml, running the rendered image"),
 )

@@ -3,7 +3,6 @@ dependencies of envsolve itself that a rendered environment must lock beside the
 
 from __future__ import annotations
 
-import json
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,25 +26,18 @@ def read_plan(path: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise EnvsolveError("render-bad-plan", f"Cannot read the plan {path}: {error}.", hint=hint) from None
 
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        repeated = next((k for k in keys if keys.count(k) > 1), None)
-        if repeated is not None:
-            raise EnvsolveError("render-bad-plan", f"The plan {path} has the key {repeated!r} twice.", hint=hint)
-        return dict(pairs)
+    from envsolve.typedjson import load_json
 
-    try:
-        plan = json.loads(text, object_pairs_hook=no_duplicates)
-    except (ValueError, RecursionError) as error:
-        raise EnvsolveError("render-bad-plan", f"The plan {path} is not JSON: {str(error)[:200]}.", hint=hint) from None
+    # The snapshot reader's rules: no duplicate keys, bounded nesting and strings, no lone surrogates.
+    plan = load_json(text, f"The plan {path}", "render-bad-plan", hint)
     if not isinstance(plan, dict):
         raise EnvsolveError("render-bad-plan", f"The plan {path} is not a JSON object.", hint=hint)
     return plan
 
 
-def envsolve_roots() -> tuple[str, ...]:
+def envsolve_roots(*, with_ray: bool = False) -> tuple[str, ...]:
     """envsolve's own runtime dependencies (no extras): the rendered environment installs envsolve with
-    --no-deps, so the lock must hold them."""
+    --no-deps, so the lock must hold them; `with_ray` adds the Ray the cluster files name."""
     try:
         requires = metadata.requires("envsolve") or []
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
@@ -55,4 +47,8 @@ def envsolve_roots() -> tuple[str, ...]:
         requirement = Requirement(text)
         if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
             roots.append(f"{requirement.name}{requirement.specifier}")
+    if with_ray:
+        from envsolve.render.kinds.ray import RAY_VERSION
+
+        roots.append(f"ray=={RAY_VERSION}")
     return tuple(roots)

@@ -26,7 +26,8 @@ from envsolve.render.kinds.environment import dev_environment
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "render"
 DATA = Path(__file__).parent / "data" / "render"
-PURE_KINDS = ["requirements", "environment", "dockerfile", "colab", "kaggle", "modal", "script", "github-actions"]
+PURE_KINDS = ["requirements", "environment", "dockerfile", "colab", "kaggle", "modal", "script", "github-actions",
+              "ray"]
 # Representative plans: Colab L4 (kept torch), AWS DLAMI A10G (auto and pathway A), an L4 with a CUDA 13 driver,
 # an RTX 5090 (Blackwell), and a CPU-only box.
 GOLDEN_CASES = {
@@ -201,7 +202,7 @@ def test_a_hostile_plan_file_writes_nothing(tmp_path: Path, capsys: pytest.Captu
     assert not (tmp_path / "out").exists()
     (tmp_path / "dup.json").write_text('{"schema": "envsolve.plan/1", "schema": "x"}')
     assert main(["render", "all", "--plan", str(tmp_path / "dup.json"), "-o", str(tmp_path / "out")]) == 2
-    assert "twice" in capsys.readouterr().err
+    assert "schema" in capsys.readouterr().err  # the duplicate key is named
 
 
 def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
@@ -231,3 +232,21 @@ def test_unknown_kind_and_conflicting_sources_are_usage_errors(tmp_path: Path,
     plan = str(DATA / "cpu-faster-whisper.plan.json")
     assert main(["render", "script", "--plan", plan, "--host", "example:colab-l4", "-o", str(tmp_path)]) == 2
     assert "--plan and --host were both given" in capsys.readouterr().err
+
+
+def test_ray_cluster_files_run_the_image_on_gpus_with_the_token_from_a_secret(tmp_path: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    out = _render(tmp_path, ["--host", "example:aws-dlami-a10g"], ["ray"])
+    launcher = yaml.safe_load((out / "ray-cluster.yaml").read_text())
+    assert launcher["docker"]["image"].startswith("envsolve-pipeline:")
+    assert "--gpus all" in launcher["docker"]["run_options"] and '--entrypoint ""' in launcher["docker"]["run_options"]
+    assert launcher["available_node_types"]["workers"]["resources"] == {"GPU": 1}
+    assert launcher["available_node_types"]["workers"]["node_config"]["InstanceType"] == "g5.xlarge"  # an A10G
+    kube = yaml.safe_load((out / "kuberay-raycluster.yaml").read_text())
+    worker = kube["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    assert kube["kind"] == "RayCluster" and worker["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert worker["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "huggingface", "key": "token"}
+    from envsolve.render.kinds.ray import RAY_VERSION
+    from envsolve.render.plans import envsolve_roots
+
+    assert kube["spec"]["rayVersion"] == RAY_VERSION and f"ray=={RAY_VERSION}" in envsolve_roots(with_ray=True)

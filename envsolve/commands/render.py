@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envsolve-spec", default=None, metavar="SPEC",
                         help="what the rendered files install envsolve from: envsolve==VERSION (default), or a wheel "
                         "or folder path for air-gapped hosts")
+    parser.add_argument("--with-ray", action="store_true",
+                        help="lock Ray too (the version `render ray` names), for an image that runs Ray workers")
     add_plan_arguments(parser)
 
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                                   regenerate=source)
     folder = Path(args.output)
     context = RenderContext(contract, warn=lambda text: print(f"note: {text}", file=sys.stderr), folder=folder,
-                            roots=envsolve_roots(), checking=args.check)
+                            roots=envsolve_roots(with_ray=args.with_ray), checking=args.check)
     outputs, skipped = render_kinds(args.kinds, context)
     for kind, why in skipped:
         print(f"note: {kind} does not apply to this plan: {why}", file=sys.stderr)

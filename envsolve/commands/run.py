@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,17 @@ RANGES: dict[str, tuple[int, int]] = {
     "--speakers": (1, 64),
     "--min-speakers": (1, 64),
     "--max-speakers": (1, 64),
+    "--ray-workers": (1, 1024),
+    "--retries": (0, 10),
 }
 
 
 # Characters of the text options. Whisper keeps only the last 223 tokens of a prompt (about 1,000 characters),
 # but tokenizes all of it on every window: 100,000 characters made a 12 s file take 68 s.
 TEXT_LIMITS: dict[str, int] = {"--initial-prompt": 2000, "--hotwords": 2000}
+
+
+_RAY_ADDRESS = re.compile(r"local|auto|(?:ray://)?[A-Za-z0-9.-]+:[0-9]{1,5}")
 
 
 def _text(option: str) -> Callable[[str], str]:
@@ -137,6 +143,16 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     out.add_argument("-f", "--output-format", "--output_format", dest="output_format", type=_formats,
                      default=["all"], metavar="FORMAT", help=f"{', '.join(_format_names())}, comma-separated ok")
     out.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
+    scale = run.add_argument_group("scale out (Ray)")
+    scale.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="send files to Ray workers, one per GPU (or CPU slot), each loading the models once: no "
+                       "ADDRESS starts a local cluster, auto joins the running one, ray://HOST:10001 connects "
+                       "(needs `pip install envsolve[ray]`; inputs and -o on storage every node sees)")
+    scale.add_argument("--ray-workers", type=_bounded("--ray-workers"), metavar="N",
+                       help=f"workers to start ({_range('--ray-workers')}; default: the cluster's GPUs, or CPUs)")
+    scale.add_argument("--retries", type=_bounded("--retries"), default=2, metavar="N",
+                       help=f"times a file goes to another worker when its worker dies ({_range('--retries')}, "
+                       "default 2)")
     out.add_argument("--progress", default="auto", choices=("auto", "json", "none"),
                      help="auto: bar on a terminal, lines otherwise; json: JSON lines on stderr")
 
@@ -217,6 +233,9 @@ def run(args: argparse.Namespace) -> int:
     from envsolve.pipeline.runner import Runner, exit_status
     from envsolve.report import render_run_summary
 
+    if args.ray and not _RAY_ADDRESS.fullmatch(args.ray):
+        # `--ray talk.wav`: the optional ADDRESS took an input; an address is local, auto or HOST:PORT.
+        args.inputs, args.ray = [args.ray, *args.inputs], "local"
     options, sample_rttm = _options(args)
     _check_gpu(args.device)
     progress = make_progress(args.progress)
@@ -224,6 +243,13 @@ def run(args: argparse.Namespace) -> int:
         enable = " Install `envsolve[diarize]` to diarize it for real." if "not installed" in sample_rttm else ""
         progress.note(f"Diarization is off ({sample_rttm}), so the sample's speakers come from its reference RTTM "
                       f"({options.diarization_file}).{enable}")
+    if args.ray:
+        from envsolve.pipeline.cluster import run_on_ray
+        from envsolve.report import render_cluster_summary
+
+        cluster = run_on_ray(options, progress, address=args.ray, workers=args.ray_workers, retries=args.retries)
+        print(render_cluster_summary(cluster))
+        return exit_status(cluster.results)
     runner = Runner(options, progress)
     results = []
     for result in runner.run():
