@@ -12,9 +12,10 @@ from envsolve.render.files import NotApplicable, Output, RenderContext, template
 
 VENV = "/opt/venv"
 # nvidia/cuda images carry no Python: uv installs a python-build-standalone CPython of the plan's X.Y (the
-# newest patch that this uv release knows, so pinning uv pins the interpreter). docs.astral.sh/uv/guides/
-# integration/docker: "COPY --from=ghcr.io/astral-sh/uv:<version> /uv /uvx /bin/"; 0.9.30 is on PyPI (uv).
-UV_IMAGE = "ghcr.io/astral-sh/uv:0.9.30"
+# newest patch this uv release knows, so pinning uv pins the interpreter). Tag scheme: docs.astral.sh/uv/guides/
+# integration/docker ("ghcr.io/astral-sh/uv:{major}.{minor}.{patch}"); the 0.9.28 digest as Renovate recorded it
+# in github.com/yxtay/python-example-app pull 864 (FROM ghcr.io/astral-sh/uv:0.9.28@sha256:59240a65...).
+UV_IMAGE = "ghcr.io/astral-sh/uv:0.9.28@sha256:59240a65d6b57e6c507429b45f01b8f2c7c0bbeee0fb697c41a39c6a8e3a4cfb"
 PYTHON_HOME = "/opt/python"
 # Models the optional prefetch downloads; BuildKit passes the token as a secret file, never ARG or ENV.
 WHISPER_MODEL = "Systran/faster-whisper-large-v3"
