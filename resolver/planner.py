@@ -97,6 +97,7 @@ class Planner:
         self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
         self.fixed = self._fixed_candidates()
         self.variables = [*request.packages, *optional_members(request.packages)]
+        self._refuse_unplanned_constraints()
         if request.target == "image":
             # Decided right after ctranslate2: under pathway A the image supplies its libraries.
             at = self.variables.index("ctranslate2") + 1 if "ctranslate2" in self.variables else len(self.variables)
@@ -111,6 +112,19 @@ class Planner:
         if self.keeps_preinstalled:
             self.notes.append(f"keeping the {host.platform} platform's preinstalled torch {installed} "
                               "(pass --replace-preinstalled to allow replacing it)")
+
+    def _refuse_unplanned_constraints(self) -> None:
+        """A constraint on a package this plan does not decide would be silently ignored: refuse it instead."""
+        for name in self.constraints:
+            decided_by = FAMILIES[name].decided_by if name in FAMILIES else None
+            if name in self.variables or (decided_by is not None and decided_by in self.variables):
+                continue
+            planned = ", ".join(v for v in self.variables)
+            raise EnvsolveError(
+                "constraint-not-planned", f"The constraint on {name} cannot be honoured: the {self.request.workload} "
+                f"workload does not plan {name} (it plans {planned}).",
+                hint=f"Drop the constraint, or pick a workload that includes {name} (--workload whisperx plans "
+                "torch, torchaudio, torchvision and the rest).")
 
     # ------------------------------------------------------------------ fixed facts
 
@@ -191,11 +205,14 @@ class Planner:
             return (Version(str(row["torch"])), full, (pypi, number) if full else (-number, pypi))
 
         rows.sort(key=preference, reverse=True)
+        derived = self._derived_constraints()
         out = []
         for row in rows:
             version = str(row["torch"])
             if (spec and not satisfies(version, spec)) or Version(version).is_prerelease:
                 continue
+            if any(not row.get(name) or not satisfies(str(row[name]), wanted) for name, wanted in derived.items()):
+                continue  # -c torchaudio==X: torch's row fixes torchaudio, so the constraint picks torch rows
             if row.get("yanked") and not pinned_exactly(spec, version):
                 continue
             if self.runtime.gpu and row["variant"] == "cpu":
@@ -204,13 +221,19 @@ class Planner:
                               preinstalled=bool(keep)))
         return out
 
+    def _derived_constraints(self) -> dict[str, str]:
+        """The user's constraints on packages torch's row decides (torchaudio, torchvision)."""
+        return {name: spec for name, spec in self.constraints.items()
+                if spec and name in FAMILIES and FAMILIES[name].decided_by == "torch"}
+
     def _torch_family(self, row: Mapping[str, Any]) -> tuple[Candidate, ...]:
         variant = str(row["variant"])
         label = "" if row.get("pypi_default") else f"+{variant}"
         family = [torch_candidate(row, self.context)]
         if row.get("torchaudio"):
             family.append(torchaudio_candidate(f"{row['torchaudio']}{label}", self.context))
-        if row.get("torchvision") and (self.host.package("torchvision") or self.request.workload == "whisperx"):
+        if row.get("torchvision") and (self.host.package("torchvision") or self.request.workload == "whisperx"
+                                       or "torchvision" in self.constraints):
             family.append(torchvision_candidate(f"{row['torchvision']}{label}", self.context))
         return tuple(family)
 
@@ -241,7 +264,12 @@ class Planner:
         for variable in self.variables:
             domain = self.domain(variable, {})
             if not domain:
-                return Exhausted(variable, (), self.constraints.get(variable) or None, empty=True)
+                constraint = self.constraints.get(variable) or None
+                if variable == "torch" and self._derived_constraints():
+                    # What emptied torch's domain may be a constraint on a package its row decides.
+                    paired = ", ".join(f"{n}{s}" for n, s in self._derived_constraints().items())
+                    constraint = f"{constraint or ''} with {paired}"
+                return Exhausted(variable, (), constraint, empty=True)
             if variable in tried and len(tried[variable]) >= len(domain):
                 return Exhausted(variable, tuple(tried[variable]), self.constraints.get(variable) or None)
         return None
