@@ -82,10 +82,23 @@ def _major_minor(version: Any) -> str | None:
 
 
 def _platform_rule(name: str, variant: str, platforms: Any, source: str) -> list[Require]:
-    if not platforms:
-        return []
-    return [Require("arch", "no-build-for-platform", f"{name} ({variant}) exists for {', '.join(platforms)} only",
-                    source, allowed=tuple(platforms), fix="Pick another build or machine architecture.")]
+    return wheel_rules(f"{name} ({variant})", {"platforms": platforms} if platforms else {}, source, python=False)
+
+
+def wheel_rules(name: str, row: Mapping[str, Any], source: str, python: bool = True) -> list[Require]:
+    """A binary package's wheels exist for some Pythons and machine architectures only (the row's `python`
+    and `platforms`, from the index's file names). A row that records no platforms is not "any machine": only
+    x86_64 is taken as evidenced (every derivation and curated source reads x86_64 wheels), and it says so."""
+    rules = python_rule(name, _pythons(row), source) if python else []
+    platforms = row.get("platforms")
+    if platforms:
+        why = f"{name} has Linux wheels for {', '.join(platforms)} only"
+    else:
+        platforms, why = ["x86_64"], f"{name}: its row records no platforms, so only x86_64 wheels are evidenced"
+    rules.append(Require("arch", "no-build-for-platform", why, source, allowed=tuple(platforms),
+                         fix="Pick another build or release (`envsolve plan` picks one with a wheel for this "
+                         "machine), or another machine architecture."))
+    return rules
 
 
 def installed_torch(version: str, context: Context) -> Candidate:
@@ -116,6 +129,7 @@ def torchaudio_candidate(version: str, context: Context) -> Candidate:
     local = split_local(version)[1]
     requires = family_rule("torchaudio", str(spec), local, _src(row)) if spec else []
     requires += torch_abi_rule(f"torchaudio {base}", row)
+    requires += wheel_rules(f"torchaudio {base}", row, _src(row))
     return candidate("torchaudio", version, provides, requires, _src(row))
 
 
@@ -126,7 +140,7 @@ def torchvision_candidate(version: str, context: Context) -> Candidate:
     rows = [r for r in torch_rows() if r.get("torchvision") == base]
     own = row_for("torchvision", version)
     provides = [Provide("pkg:torchvision", base)]
-    abi = torch_abi_rule(f"torchvision {base}", own) if own else []
+    abi = torch_abi_rule(f"torchvision {base}", own) + wheel_rules(f"torchvision {base}", own, _src(own)) if own else []
     if rows:
         requires = family_rule("torchvision", f"=={rows[0]['torch']}", local, _src(rows[0]))
         return candidate("torchvision", version, provides, requires + abi, _src(rows[0]))
@@ -146,6 +160,7 @@ def torchcodec_candidate(version: str, context: Context) -> Candidate:
     src = _src(row)
     requires = family_rule("torchcodec", torch_spec(str(row["torch"])), None, src) if row.get("torch") else []
     requires += torch_abi_rule(f"torchcodec {split_local(version)[0]}", row)
+    requires += wheel_rules(f"torchcodec {split_local(version)[0]}", row, src)
     if row.get("cuda_major"):
         # PyPI's torchcodec 0.11.0 and >= 0.14.0 are +cu130 builds: they need a CUDA 13 torch.
         variants = tuple(sorted({str(r["variant"]) for r in torch_rows()

@@ -319,5 +319,6 @@ def spec_rule(name: str, dependency: str, spec: str | None, source: str,
 
 def _pythons(row: Mapping[str, Any]) -> list[str] | None:
     value = row.get("python")
-    return list(value) if isinstance(value, list) else None
+    # Free-threaded builds (3.14t) are a different ABI from the Python a plan names.
+    return [str(v) for v in value if not str(v).endswith("t")] if isinstance(value, list) else None
 

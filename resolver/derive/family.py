@@ -277,15 +277,22 @@ def _base(c: Consumer, python: bool = True) -> tuple[dict[str, Any], list[str]]:
     facts = index_fields(c.files, python=python)
     notes = [facts.pop("_note")] if "_note" in facts else []
     row: dict[str, Any] = {"version": str(c.version), **facts}
+    row["platforms"] = linux_platforms(c)
     if c.meta is not None and c.meta.get("Requires-Python"):
         row["python_requires"] = c.meta["Requires-Python"]
     return row, notes
 
 
+def linux_platforms(c: Consumer) -> list[str] | None:
+    """The machine architectures the release has Linux wheels for (index file names), None when it has none."""
+    linux = [f.filename for f in c.files if f.is_wheel and "linux" in f.filename]
+    return sorted({a for n in linux for a in ("x86_64", "aarch64") if a in n}) or None
+
+
 # ---------------------------------------------------------------- torchaudio
 
-TORCHAUDIO_FIELDS = ("version", "released", "yanked", "yanked_reason", "python", "python_requires", "torch",
-                     "torch_requires", "torch_abi", "torch_abi_checked", "torch_abi_missing", "torch_symbols",
+TORCHAUDIO_FIELDS = ("version", "released", "yanked", "yanked_reason", "python", "python_requires", "platforms",
+                     "torch", "torch_requires", "torch_abi", "torch_abi_checked", "torch_abi_missing", "torch_symbols",
                      "cuda_sonames", "exports", "deprecated", "removed", "artifact", "sha256", "evidence", "note",
                      "source", "checked")
 
@@ -363,7 +370,8 @@ x86_64 libraries export every torch symbol its shared objects import; torch_abi_
 releases excluded, symbols they lack (torch_symbols = how many torch symbols it imports). cuda_sonames = CUDA
 libraries its shared objects link (DT_NEEDED). Read from the cp311 (else py3/abi3, else newest) Linux x86_64 wheel.
 yanked/yanked_reason: PEP 592, from the index; python: CPython X.Y of the Linux x86_64 wheels' tags (absent for
-py3-none wheels: python_requires says it). artifact/sha256: the wheel read (sha256 as the index lists it)."""
+py3-none wheels: python_requires says it); platforms: the machine architectures of its Linux wheels (file names).
+artifact/sha256: the wheel read (sha256 as the index lists it)."""
 
 
 def header(what: str, name: str = "") -> str:
@@ -374,7 +382,8 @@ def header(what: str, name: str = "") -> str:
 
 # ---------------------------------------------------------------- torchvision
 
-TORCHVISION_FIELDS = ("version", "released", "yanked", "yanked_reason", "python", "python_requires", "torch",
+TORCHVISION_FIELDS = ("version", "released", "yanked", "yanked_reason", "python", "python_requires", "platforms",
+                      "torch",
                       "torch_requires", "torch_abi", "torch_abi_checked", "torch_abi_missing", "torch_symbols",
                       "cuda_sonames", "artifact", "sha256", "evidence", "note", "source", "checked")
 
@@ -428,7 +437,6 @@ def derive_torchcodec(ctx: Context) -> Derived:
         linux = [f.filename for f in c.files if f.is_wheel and "linux" in f.filename]
         tags = {m.group(1) for n in linux if (m := re.search(r"-cp\d+-cp(\d+t?)-", n))}
         row["python"] = [f"{t[0]}.{t[1:]}" for t in sorted(tags, key=lambda t: (int(t.rstrip("t")), t))] or None
-        row["platforms"] = sorted({a for n in linux for a in ("x86_64", "aarch64") if a in n})
         members = RemoteWheel(ctx.fetcher, c.wheel).names() if not c.elves else list(c.elves)
         libs = {int(m.group(2)): n for n in members if (m := CORE_LIB.fullmatch(n))}
         row["ffmpeg_majors"] = [str(k) for k in sorted(libs)]
