@@ -270,7 +270,16 @@ def faster_whisper_candidate(version: str, context: Context) -> Candidate:
     src = _src(row)
     requires = spec_rule(f"faster-whisper {version}", "ctranslate2", row.get("ctranslate2"), src)
     requires += _requires_python(f"faster-whisper {version}", row.get("python_requires"), src)
+    if row.get("transcription_options") is not None:
+        # The keywords TranscriptionOptions takes (whisperx builds it from a dict); the bare capability says
+        # they are known, so a release whose fields were never read leaves whisperx's need unchecked.
+        provides.append(Provide(TRANSCRIPTION_OPTIONS, version))
+        provides += [Provide(f"{TRANSCRIPTION_OPTIONS}:{k}", version) for k in row["transcription_options"]]
     return candidate("faster-whisper", version, provides, requires, src)
+
+
+TRANSCRIPTION_OPTIONS = "kw:faster_whisper.TranscriptionOptions"
+PIPELINE_FROM_PRETRAINED = "kw:pyannote.audio.Pipeline.from_pretrained"
 
 
 def _requires_python(name: str, spec: Any, source: str) -> list[Require]:
@@ -291,6 +300,9 @@ def pyannote_candidate(version: str, context: Context) -> Candidate:
         requires += spec_rule(name, dependency.replace("_", "-"), row.get(dependency), src)
     requires += torchaudio_api_rules(name, row, "Use pyannote.audio >= 4 (it decodes with torchcodec), or pin "
                                      "torchaudio to a release that still has this API (matrices/torchaudio.toml).")
+    if row.get("auth_keyword"):
+        provides += [Provide(PIPELINE_FROM_PRETRAINED, version),
+                     Provide(f"{PIPELINE_FROM_PRETRAINED}:{row['auth_keyword']}", version)]
     if row.get("auth_keyword") == "use_auth_token":
         requires.append(Require("hf:use_auth_token", "hf-auth-keyword",
                                 f"{name} passes use_auth_token= to huggingface_hub, which removed that keyword",
@@ -348,7 +360,30 @@ def whisperx_candidate(version: str, context: Context) -> Candidate:
     for dependency in ("torch", "torchaudio", "torchvision", "ctranslate2", "faster_whisper", "pyannote_audio",
                        "torchcodec"):
         requires += spec_rule(f"whisperx {version}", dependency.replace("_", "-"), row.get(dependency), src)
+    requires += whisperx_keyword_rules(f"whisperx {version}", row, src)
     return candidate("whisperx", version, provides, requires, src)
+
+
+def whisperx_keyword_rules(name: str, row: Mapping[str, Any], src: str) -> list[Require]:
+    """What whisperx's code passes to the packages under it must be a keyword they take (read from both
+    wheels' code: matrices/whisperx.toml faster_whisper_options/pyannote_auth_keyword, faster_whisper.toml
+    transcription_options, pyannote_audio.toml auth_keyword). Unchecked where a side was never read (gate)."""
+    rules = [Require(f"{TRANSCRIPTION_OPTIONS}:{option}", "whisperx-asr-option-unknown",
+                     f"{name} passes {option}= to faster-whisper's TranscriptionOptions (whisperx/asr.py load_model); "
+                     "this faster-whisper does not take it (TypeError at load_model)", src, absent="fail",
+                     gate=TRANSCRIPTION_OPTIONS, fix="Install the faster-whisper release this whisperx was built "
+                     "against (a newer one: the keyword was added there), or let `envsolve plan` choose the pair.")
+             for option in row.get("faster_whisper_options") or ()]
+    keyword = row.get("pyannote_auth_keyword")
+    if keyword:
+        other = "token" if keyword == "use_auth_token" else "use_auth_token"
+        rules.append(Require(f"{PIPELINE_FROM_PRETRAINED}:{keyword}", "whisperx-diarize-auth-keyword",
+                             f"{name} calls pyannote.audio's Pipeline.from_pretrained(..., {keyword}=) "
+                             f"(whisperx/diarize.py); this pyannote.audio takes {other}= instead (TypeError at "
+                             "diarization)", src, absent="fail", gate=PIPELINE_FROM_PRETRAINED,
+                             fix="Pin pyannote.audio to the major this whisperx calls (3.x takes use_auth_token=, "
+                             "4.x token=), or use a whisperx release written for the installed pyannote.audio."))
+    return rules
 
 
 def onnxruntime_gpu_candidate(version: str, context: Context) -> Candidate:
@@ -404,8 +439,8 @@ FAMILIES: dict[str, Family] = {
     "torchaudio": Family(torchaudio_candidate, "torchaudio", decided_by="torch", capabilities=("api:torchaudio.",)),
     "torchvision": Family(torchvision_candidate, decided_by="torch"),
     "ctranslate2": Family(ctranslate2_candidate, "ctranslate2"),
-    "faster-whisper": Family(faster_whisper_candidate, "faster_whisper"),
-    "pyannote-audio": Family(pyannote_candidate, "pyannote_audio"),
+    "faster-whisper": Family(faster_whisper_candidate, "faster_whisper", capabilities=("kw:faster_whisper.",)),
+    "pyannote-audio": Family(pyannote_candidate, "pyannote_audio", capabilities=("kw:pyannote.audio.",)),
     "whisperx": Family(whisperx_candidate, "whisperx"),
     "torchcodec": Family(torchcodec_candidate, "torchcodec", needed_by=("pyannote-audio", "whisperx"),
                          plan_requires=("torch",)),
