@@ -19,7 +19,7 @@ from envsolve.resolver.host import Host, normalize
 from envsolve.resolver.model import Candidate, LibraryNeed, Provide, Require
 
 WATCHED_TORCHAUDIO_API = ("AudioMetaData", "info", "load", "list_audio_backends", "get_audio_backend",
-                          "set_audio_backend", "backend", "save")
+                          "set_audio_backend", "backend", "save", "backend.common", "backend.common.AudioMetaData")
 # Where pip puts the NVIDIA libraries, relative to site-packages (the nvidia-* wheels' layout).
 PIP_LIB_DIRS = {"cudnn": "nvidia/cudnn/lib", "cublas": "nvidia/cublas/lib", "cudart": "nvidia/cuda_runtime/lib"}
 SITE = "$SITE_PACKAGES"

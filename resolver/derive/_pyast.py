@@ -71,7 +71,12 @@ def find_method(tree: ast.Module, cls: str, meth: str) -> ast.FunctionDef | None
 
 
 def torchaudio_uses(tree: ast.Module) -> tuple[set[str], set[str]]:
-    """Watched torchaudio names a module uses: (anywhere, at import time, i.e. outside functions)."""
+    """Watched torchaudio names a module uses: (anywhere, at import time, i.e. outside functions).
+
+    Module-precise: a name taken from the top-level package is itself (`AudioMetaData`); one imported from a
+    submodule carries its path (`from torchaudio.backend.common import AudioMetaData` is
+    `backend.common.AudioMetaData`, which torchaudio 2.0 has though its top level does not), and
+    `import torchaudio.backend.common` needs the module (`backend.common`)."""
     imports = [a for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     aliases = {a.asname or "torchaudio" for a in imports if a.name.split(".")[0] == "torchaudio"}
     aliases -= {a.asname for a in imports if a.asname and a.name != "torchaudio"}
@@ -82,10 +87,14 @@ def torchaudio_uses(tree: ast.Module) -> tuple[set[str], set[str]]:
         hits: set[str] = set()
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             parts = node.module.split(".")
-            if parts[0] == "torchaudio" and (len(parts) == 1 or parts[1] == "backend"):
-                hits |= {a.name for a in node.names if a.name in WATCHED} | set(parts[1:2])
+            if parts == ["torchaudio"]:
+                hits |= {a.name for a in node.names if a.name in WATCHED}
+            elif parts[0] == "torchaudio" and parts[1] == "backend":
+                sub = ".".join(parts[1:])
+                hits |= {f"{sub}.{a.name}" if a.name in WATCHED else sub for a in node.names}
         elif isinstance(node, ast.Import):
-            hits |= {p[1] for a in node.names if (p := a.name.split("."))[0] == "torchaudio" and p[1:2] == ["backend"]}
+            hits |= {".".join(p[1:]) for a in node.names
+                     if (p := a.name.split("."))[0] == "torchaudio" and p[1:2] == ["backend"]}
         elif isinstance(node, ast.Attribute) and dotted(node.value) in aliases and node.attr in WATCHED:
             hits.add(node.attr)
         found.update(hits)

@@ -105,7 +105,7 @@ def _pyannote_code(ctx: Context, dist: Dist) -> dict[str, Any]:
                 out["needs_plda"] = False
         return out
 
-    return ctx.facts.get(dist.sha256, "pyannote-code/1", read)
+    return ctx.facts.get(dist.sha256, "pyannote-code/2", read)
 
 
 def _spec_row(ctx: Context, version: Version, files: Sequence[Dist], f: Dist,
@@ -154,7 +154,8 @@ def derive_pyannote_audio(ctx: Context) -> Derived:
         row["source"] = f"{f.url}: METADATA Requires-Dist and README; pyannote/audio/**/*.py parsed with ast"
         row["checked"] = CHECKED.format("METADATA and Python sources", ctx.today)
         rows.append(ordered(row, PYANNOTE_FIELDS))
-    what = ("torchaudio_apis: watched torchaudio names the code uses; *_at_import: used outside functions.\n"
+    what = ("torchaudio_apis: watched torchaudio names the code uses, module-precise (backend.common.AudioMetaData "
+            "= imported from torchaudio.backend.common); *_at_import: used outside functions.\n"
             "yanked/yanked_reason: PEP 592, from the index. artifact/sha256: the wheel read (sha256 as listed).")
     return Derived("pyannote_audio", "pyannote.audio: requirements, torchaudio APIs, auth keyword and decoder per "
                    "release", ["version"], "version", header(what, "pyannote_audio"), rows)

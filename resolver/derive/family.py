@@ -324,10 +324,37 @@ def torchaudio_api(ctx: Context, dist: Dist) -> dict[str, Any]:
             notes.append("torchaudio.backend.common (pyannote 3.0/3.1 import AudioMetaData from it) exists")
         else:
             notes.append("no torchaudio.backend package")
-        return {"exports": [n for n in watched if n in exports], "deprecated": [n for n in watched if n in deprecated],
-                "notes": notes}
+        # Module-precise names under torchaudio.backend (what `from torchaudio.backend.common import X` needs).
+        # Public modules only; a name counts when the module binds it or hands it out from a module-level
+        # __getattr__ (PEP 562: torchaudio 2.1-2.8's backend.common shim, with a deprecation warning).
+        subs = sorted(m.removeprefix("torchaudio.") for m in pkg.trees if m.startswith("torchaudio.backend.")
+                      and not any(part.startswith("_") for part in m.split(".")))
+        deep = [x for sub in subs for x in (sub, *(f"{sub}.{n}" for n in watched
+                                                 if pkg.binding(f"torchaudio.{sub}", n) is not None
+                                                 or _lazy_attribute(pkg.trees[f"torchaudio.{sub}"], n)))]
+        return {"exports": [n for n in watched if n in exports] + deep,
+                "deprecated": [n for n in watched if n in deprecated], "notes": notes}
 
-    return ctx.facts.get(dist.sha256, "torchaudio-api/1", read)
+    return ctx.facts.get(dist.sha256, "torchaudio-api/3", read)
+
+
+def _lazy_attribute(tree: Any, name: str) -> bool:
+    """Does a module-level `def __getattr__(name)` hand out `name` (compared against it, or imported)?"""
+    import ast
+
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Constant) and inner.value == name:
+                    return True
+                if isinstance(inner, ast.ImportFrom) and any((a.asname or a.name) == name for a in inner.names):
+                    return True
+    return False
+
+
+def _api_order(name: str) -> tuple[int, str]:
+    """Top-level watched names in WATCHED order, then the submodule ones by name."""
+    return (_pyast.WATCHED.index(name), "") if name in _pyast.WATCHED else (len(_pyast.WATCHED), name)
 
 
 def _walk_assign(tree: Any) -> list[Any]:
@@ -351,14 +378,16 @@ def derive_torchaudio(ctx: Context) -> Derived:
         row.update(binary)
         api = torchaudio_api(ctx, c.wheel)
         row["exports"], row["deprecated"] = api["exports"], api["deprecated"]
-        row["removed"] = [n for n in _pyast.WATCHED if n in ever - set(api["exports"])]
+        row["removed"] = [n for n in sorted(ever, key=_api_order) if n not in api["exports"]]
         ever |= set(api["exports"])
         row.update(artifact_fields(c.wheel))
         source = (f"{c.wheel.url}: METADATA Requires-Dist; torchaudio/__init__.py and the modules it imports, "
                   f"parsed with ast; {ABI_HOW}")
         rows.append(finish(row, TORCHAUDIO_FIELDS, notes + bnotes + api["notes"], evidence, source,
                            CHECKED.format(ctx.today)))
-    what = (f"Watched: {', '.join(_pyast.WATCHED)}. removed = exported by an earlier release but not this one.\n"
+    what = (f"Watched: {', '.join(_pyast.WATCHED)}; exports also lists the torchaudio.backend.* modules and the "
+            "watched names each binds (backend.common.AudioMetaData). removed = exported by an earlier release "
+            "but not this one.\n"
             "torch = the exact Requires-Dist pin; torch_requires = the whole Requires-Dist spec on torch.\n" + ABI_DOC)
     return Derived("torchaudio", "torchaudio: torch pairing (Requires-Dist and binary), CUDA sonames and the I/O API "
                    "surface of `import torchaudio` per release", ["version"], "version", header(what, "torchaudio"),
