@@ -33,12 +33,12 @@ from envsolve.resolver.packages import (
 )
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import (
-    PIP_LIB_DIRS,
     SITE,
     Context,
     Runtime,
     candidate,
     host_candidates,
+    pip_lib_dir,
     pip_library,
     pip_library_wheel,
     torch_row,
@@ -407,19 +407,19 @@ class Planner:
                 continue
             have = torch_libs.get(lib)
             if have and have.detail.get("major") == str(major) and have.detail.get("cuda_major") == str(cuda_major):
-                dirs.append(f"{SITE}/{PIP_LIB_DIRS[lib]}")
+                dirs.append(f"{SITE}/{pip_lib_dir(lib, have.detail.get('package', ''), cuda_major)}")
                 continue
             wheel = pip_library_wheel(lib, major, cuda_major)
             if wheel is None:
                 continue
             package, version = wheel
-            if have and _same_folder(have.detail.get("package", ""), package):
+            if have and _same_folder(have.detail.get("package", ""), package, lib, cuda_major):
                 # One environment holds one version of a wheel, and nvidia-<lib>-cu11/-cu12 share the
                 # site-packages/nvidia/<lib> folder: torch's wheel stays, and the check explains the gap.
                 continue
             wheels.append(candidate(package, version, [pip_library(lib, version, major, cuda_major, package)], [],
                                     f"matrices/torch.toml pins {package}=={version}"))
-            dirs.append(f"{SITE}/{PIP_LIB_DIRS[lib]}")
+            dirs.append(f"{SITE}/{pip_lib_dir(lib, package, cuda_major)}")
         env = {"LD_LIBRARY_PATH": ":".join(dict.fromkeys(dirs))} if dirs else {}
         return wheels, env
 
@@ -494,11 +494,13 @@ def image_candidate(tag: str, row: Mapping[str, Any], pathway: str) -> Candidate
     return candidate("image", tag, provides, requires, source)
 
 
-def _same_folder(a: str, b: str) -> bool:
-    """Do two nvidia-* library wheels install into the same folder? (cu11/cu12 share nvidia/<lib>.)"""
-    def stem(package: str) -> str:
-        return package.rsplit("-cu", 1)[0] if package.rsplit("-cu", 1)[-1] in ("11", "12") else package
-    return bool(a) and stem(a) == stem(b)
+def _same_folder(a: str, b: str, lib: str, cuda_major: int) -> bool:
+    """Do two nvidia-* library wheels install into the same folder? (cu11/cu12 share nvidia/<lib>; CUDA 13's
+    unsuffixed wheels use nvidia/cu13.) `a` is torch's wheel (its own CUDA major from the name or 13)."""
+    def folder(package: str, major: int) -> str:
+        suffix = package.rsplit("-cu", 1)[-1] if "-cu" in package else ""
+        return pip_lib_dir(lib, package, int(suffix) if suffix.isdigit() else major)
+    return bool(a) and folder(a, 13) == folder(b, cuda_major)
 
 
 def with_library_path(host: Host, dirs: str) -> Host:
