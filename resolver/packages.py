@@ -141,10 +141,12 @@ def torchvision_candidate(version: str, context: Context) -> Candidate:
     own = row_for("torchvision", version)
     provides = [Provide("pkg:torchvision", base)]
     abi = torch_abi_rule(f"torchvision {base}", own) + wheel_rules(f"torchvision {base}", own, _src(own)) if own else []
-    if rows:
+    if rows and not (own and own.get("torch_requires") and not own.get("torch")):
         requires = family_rule("torchvision", f"=={rows[0]['torch']}", local, _src(rows[0]))
         return candidate("torchvision", version, provides, requires + abi, _src(rows[0]))
     if own and own.get("torch_requires"):
+        # A release declaring an open range (torchvision 0.29.x: torch>=2.14.0) serves every torch it admits
+        # whose binaries it loads with (torch_abi), not only the first torch row that pairs it.
         # A release no torch row pairs (torchvision 0.29.1: torch>=2.14.0): its own Requires-Dist and binaries.
         requires = family_rule("torchvision", str(own["torch_requires"]), local, _src(own))
         return candidate("torchvision", version, provides, requires + abi, _src(own))

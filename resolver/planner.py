@@ -217,6 +217,8 @@ class Planner:
                 continue
             if self.runtime.gpu and row["variant"] == "cpu":
                 continue  # rejected by no-cuda-build anyway; skipping keeps explanations short
+            if self.runtime.gpu and not keep and (not row.get("arch") or not row.get("cudnn_major")):
+                continue  # its kernel architectures or cuDNN major are not evidenced: never plan a guess for a GPU
             out.append(Choice("torch", f"{version}+{row['variant']}", row, self._torch_family(row),
                               preinstalled=bool(keep)))
         return out
