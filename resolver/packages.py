@@ -82,10 +82,23 @@ def _major_minor(version: Any) -> str | None:
 
 
 def _platform_rule(name: str, variant: str, platforms: Any, source: str) -> list[Require]:
-    if not platforms:
-        return []
-    return [Require("arch", "no-build-for-platform", f"{name} ({variant}) exists for {', '.join(platforms)} only",
-                    source, allowed=tuple(platforms), fix="Pick another build or machine architecture.")]
+    return wheel_rules(f"{name} ({variant})", {"platforms": platforms} if platforms else {}, source, python=False)
+
+
+def wheel_rules(name: str, row: Mapping[str, Any], source: str, python: bool = True) -> list[Require]:
+    """A binary package's wheels exist for some Pythons and machine architectures only (the row's `python`
+    and `platforms`, from the index's file names). A row that records no platforms is not "any machine": only
+    x86_64 is taken as evidenced (every derivation and curated source reads x86_64 wheels), and it says so."""
+    rules = python_rule(name, _pythons(row), source) if python else []
+    platforms = row.get("platforms")
+    if platforms:
+        why = f"{name} has Linux wheels for {', '.join(platforms)} only"
+    else:
+        platforms, why = ["x86_64"], f"{name}: its row records no platforms, so only x86_64 wheels are evidenced"
+    rules.append(Require("arch", "no-build-for-platform", why, source, allowed=tuple(platforms),
+                         fix="Pick another build or release (`envsolve plan` picks one with a wheel for this "
+                         "machine), or another machine architecture."))
+    return rules
 
 
 def installed_torch(version: str, context: Context) -> Candidate:
@@ -116,6 +129,7 @@ def torchaudio_candidate(version: str, context: Context) -> Candidate:
     local = split_local(version)[1]
     requires = family_rule("torchaudio", str(spec), local, _src(row)) if spec else []
     requires += torch_abi_rule(f"torchaudio {base}", row)
+    requires += wheel_rules(f"torchaudio {base}", row, _src(row))
     return candidate("torchaudio", version, provides, requires, _src(row))
 
 
@@ -126,11 +140,13 @@ def torchvision_candidate(version: str, context: Context) -> Candidate:
     rows = [r for r in torch_rows() if r.get("torchvision") == base]
     own = row_for("torchvision", version)
     provides = [Provide("pkg:torchvision", base)]
-    abi = torch_abi_rule(f"torchvision {base}", own) if own else []
-    if rows:
+    abi = torch_abi_rule(f"torchvision {base}", own) + wheel_rules(f"torchvision {base}", own, _src(own)) if own else []
+    if rows and not (own and own.get("torch_requires") and not own.get("torch")):
         requires = family_rule("torchvision", f"=={rows[0]['torch']}", local, _src(rows[0]))
         return candidate("torchvision", version, provides, requires + abi, _src(rows[0]))
     if own and own.get("torch_requires"):
+        # A release declaring an open range (torchvision 0.29.x: torch>=2.14.0) serves every torch it admits
+        # whose binaries it loads with (torch_abi), not only the first torch row that pairs it.
         # A release no torch row pairs (torchvision 0.29.1: torch>=2.14.0): its own Requires-Dist and binaries.
         requires = family_rule("torchvision", str(own["torch_requires"]), local, _src(own))
         return candidate("torchvision", version, provides, requires + abi, _src(own))
@@ -146,6 +162,7 @@ def torchcodec_candidate(version: str, context: Context) -> Candidate:
     src = _src(row)
     requires = family_rule("torchcodec", torch_spec(str(row["torch"])), None, src) if row.get("torch") else []
     requires += torch_abi_rule(f"torchcodec {split_local(version)[0]}", row)
+    requires += wheel_rules(f"torchcodec {split_local(version)[0]}", row, src)
     if row.get("cuda_major"):
         # PyPI's torchcodec 0.11.0 and >= 0.14.0 are +cu130 builds: they need a CUDA 13 torch.
         variants = tuple(sorted({str(r["variant"]) for r in torch_rows()
@@ -255,7 +272,16 @@ def faster_whisper_candidate(version: str, context: Context) -> Candidate:
     src = _src(row)
     requires = spec_rule(f"faster-whisper {version}", "ctranslate2", row.get("ctranslate2"), src)
     requires += _requires_python(f"faster-whisper {version}", row.get("python_requires"), src)
+    if row.get("transcription_options") is not None:
+        # The keywords TranscriptionOptions takes (whisperx builds it from a dict); the bare capability says
+        # they are known, so a release whose fields were never read leaves whisperx's need unchecked.
+        provides.append(Provide(TRANSCRIPTION_OPTIONS, version))
+        provides += [Provide(f"{TRANSCRIPTION_OPTIONS}:{k}", version) for k in row["transcription_options"]]
     return candidate("faster-whisper", version, provides, requires, src)
+
+
+TRANSCRIPTION_OPTIONS = "kw:faster_whisper.TranscriptionOptions"
+PIPELINE_FROM_PRETRAINED = "kw:pyannote.audio.Pipeline.from_pretrained"
 
 
 def _requires_python(name: str, spec: Any, source: str) -> list[Require]:
@@ -276,6 +302,9 @@ def pyannote_candidate(version: str, context: Context) -> Candidate:
         requires += spec_rule(name, dependency.replace("_", "-"), row.get(dependency), src)
     requires += torchaudio_api_rules(name, row, "Use pyannote.audio >= 4 (it decodes with torchcodec), or pin "
                                      "torchaudio to a release that still has this API (matrices/torchaudio.toml).")
+    if row.get("auth_keyword"):
+        provides += [Provide(PIPELINE_FROM_PRETRAINED, version),
+                     Provide(f"{PIPELINE_FROM_PRETRAINED}:{row['auth_keyword']}", version)]
     if row.get("auth_keyword") == "use_auth_token":
         requires.append(Require("hf:use_auth_token", "hf-auth-keyword",
                                 f"{name} passes use_auth_token= to huggingface_hub, which removed that keyword",
@@ -333,7 +362,30 @@ def whisperx_candidate(version: str, context: Context) -> Candidate:
     for dependency in ("torch", "torchaudio", "torchvision", "ctranslate2", "faster_whisper", "pyannote_audio",
                        "torchcodec"):
         requires += spec_rule(f"whisperx {version}", dependency.replace("_", "-"), row.get(dependency), src)
+    requires += whisperx_keyword_rules(f"whisperx {version}", row, src)
     return candidate("whisperx", version, provides, requires, src)
+
+
+def whisperx_keyword_rules(name: str, row: Mapping[str, Any], src: str) -> list[Require]:
+    """What whisperx's code passes to the packages under it must be a keyword they take (read from both
+    wheels' code: matrices/whisperx.toml faster_whisper_options/pyannote_auth_keyword, faster_whisper.toml
+    transcription_options, pyannote_audio.toml auth_keyword). Unchecked where a side was never read (gate)."""
+    rules = [Require(f"{TRANSCRIPTION_OPTIONS}:{option}", "whisperx-asr-option-unknown",
+                     f"{name} passes {option}= to faster-whisper's TranscriptionOptions (whisperx/asr.py load_model); "
+                     "this faster-whisper does not take it (TypeError at load_model)", src, absent="fail",
+                     gate=TRANSCRIPTION_OPTIONS, fix="Install the faster-whisper release this whisperx was built "
+                     "against (a newer one: the keyword was added there), or let `envsolve plan` choose the pair.")
+             for option in row.get("faster_whisper_options") or ()]
+    keyword = row.get("pyannote_auth_keyword")
+    if keyword:
+        other = "token" if keyword == "use_auth_token" else "use_auth_token"
+        rules.append(Require(f"{PIPELINE_FROM_PRETRAINED}:{keyword}", "whisperx-diarize-auth-keyword",
+                             f"{name} calls pyannote.audio's Pipeline.from_pretrained(..., {keyword}=) "
+                             f"(whisperx/diarize.py); this pyannote.audio takes {other}= instead (TypeError at "
+                             "diarization)", src, absent="fail", gate=PIPELINE_FROM_PRETRAINED,
+                             fix="Pin pyannote.audio to the major this whisperx calls (3.x takes use_auth_token=, "
+                             "4.x token=), or use a whisperx release written for the installed pyannote.audio."))
+    return rules
 
 
 def onnxruntime_gpu_candidate(version: str, context: Context) -> Candidate:
@@ -389,8 +441,8 @@ FAMILIES: dict[str, Family] = {
     "torchaudio": Family(torchaudio_candidate, "torchaudio", decided_by="torch", capabilities=("api:torchaudio.",)),
     "torchvision": Family(torchvision_candidate, decided_by="torch"),
     "ctranslate2": Family(ctranslate2_candidate, "ctranslate2"),
-    "faster-whisper": Family(faster_whisper_candidate, "faster_whisper"),
-    "pyannote-audio": Family(pyannote_candidate, "pyannote_audio"),
+    "faster-whisper": Family(faster_whisper_candidate, "faster_whisper", capabilities=("kw:faster_whisper.",)),
+    "pyannote-audio": Family(pyannote_candidate, "pyannote_audio", capabilities=("kw:pyannote.audio.",)),
     "whisperx": Family(whisperx_candidate, "whisperx"),
     "torchcodec": Family(torchcodec_candidate, "torchcodec", needed_by=("pyannote-audio", "whisperx"),
                          plan_requires=("torch",)),

@@ -33,12 +33,12 @@ from envsolve.resolver.packages import (
 )
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import (
-    PIP_LIB_DIRS,
     SITE,
     Context,
     Runtime,
     candidate,
     host_candidates,
+    pip_lib_dir,
     pip_library,
     pip_library_wheel,
     torch_row,
@@ -97,6 +97,7 @@ class Planner:
         self.python = request.python or (".".join(host.python.split(".")[:2]) if host.python else "3.11")
         self.fixed = self._fixed_candidates()
         self.variables = [*request.packages, *optional_members(request.packages)]
+        self._refuse_unplanned_constraints()
         if request.target == "image":
             # Decided right after ctranslate2: under pathway A the image supplies its libraries.
             at = self.variables.index("ctranslate2") + 1 if "ctranslate2" in self.variables else len(self.variables)
@@ -111,6 +112,19 @@ class Planner:
         if self.keeps_preinstalled:
             self.notes.append(f"keeping the {host.platform} platform's preinstalled torch {installed} "
                               "(pass --replace-preinstalled to allow replacing it)")
+
+    def _refuse_unplanned_constraints(self) -> None:
+        """A constraint on a package this plan does not decide would be silently ignored: refuse it instead."""
+        for name in self.constraints:
+            decided_by = FAMILIES[name].decided_by if name in FAMILIES else None
+            if name in self.variables or (decided_by is not None and decided_by in self.variables):
+                continue
+            planned = ", ".join(v for v in self.variables)
+            raise EnvsolveError(
+                "constraint-not-planned", f"The constraint on {name} cannot be honoured: the {self.request.workload} "
+                f"workload does not plan {name} (it plans {planned}).",
+                hint=f"Drop the constraint, or pick a workload that includes {name} (--workload whisperx plans "
+                "torch, torchaudio, torchvision and the rest).")
 
     # ------------------------------------------------------------------ fixed facts
 
@@ -191,18 +205,28 @@ class Planner:
             return (Version(str(row["torch"])), full, (pypi, number) if full else (-number, pypi))
 
         rows.sort(key=preference, reverse=True)
+        derived = self._derived_constraints()
         out = []
         for row in rows:
             version = str(row["torch"])
             if (spec and not satisfies(version, spec)) or Version(version).is_prerelease:
                 continue
+            if any(not row.get(name) or not satisfies(str(row[name]), wanted) for name, wanted in derived.items()):
+                continue  # -c torchaudio==X: torch's row fixes torchaudio, so the constraint picks torch rows
             if row.get("yanked") and not pinned_exactly(spec, version):
                 continue
             if self.runtime.gpu and row["variant"] == "cpu":
                 continue  # rejected by no-cuda-build anyway; skipping keeps explanations short
+            if self.runtime.gpu and not keep and (not row.get("arch") or not row.get("cudnn_major")):
+                continue  # its kernel architectures or cuDNN major are not evidenced: never plan a guess for a GPU
             out.append(Choice("torch", f"{version}+{row['variant']}", row, self._torch_family(row),
                               preinstalled=bool(keep)))
         return out
+
+    def _derived_constraints(self) -> dict[str, str]:
+        """The user's constraints on packages torch's row decides (torchaudio, torchvision)."""
+        return {name: spec for name, spec in self.constraints.items()
+                if spec and name in FAMILIES and FAMILIES[name].decided_by == "torch"}
 
     def _torch_family(self, row: Mapping[str, Any]) -> tuple[Candidate, ...]:
         variant = str(row["variant"])
@@ -210,7 +234,8 @@ class Planner:
         family = [torch_candidate(row, self.context)]
         if row.get("torchaudio"):
             family.append(torchaudio_candidate(f"{row['torchaudio']}{label}", self.context))
-        if row.get("torchvision") and (self.host.package("torchvision") or self.request.workload == "whisperx"):
+        if row.get("torchvision") and (self.host.package("torchvision") or self.request.workload == "whisperx"
+                                       or "torchvision" in self.constraints):
             family.append(torchvision_candidate(f"{row['torchvision']}{label}", self.context))
         return tuple(family)
 
@@ -241,7 +266,12 @@ class Planner:
         for variable in self.variables:
             domain = self.domain(variable, {})
             if not domain:
-                return Exhausted(variable, (), self.constraints.get(variable) or None, empty=True)
+                constraint = self.constraints.get(variable) or None
+                if variable == "torch" and self._derived_constraints():
+                    # What emptied torch's domain may be a constraint on a package its row decides.
+                    paired = ", ".join(f"{n}{s}" for n, s in self._derived_constraints().items())
+                    constraint = f"{constraint or ''} with {paired}"
+                return Exhausted(variable, (), constraint, empty=True)
             if variable in tried and len(tried[variable]) >= len(domain):
                 return Exhausted(variable, tuple(tried[variable]), self.constraints.get(variable) or None)
         return None
@@ -379,19 +409,19 @@ class Planner:
                 continue
             have = torch_libs.get(lib)
             if have and have.detail.get("major") == str(major) and have.detail.get("cuda_major") == str(cuda_major):
-                dirs.append(f"{SITE}/{PIP_LIB_DIRS[lib]}")
+                dirs.append(f"{SITE}/{pip_lib_dir(lib, have.detail.get('package', ''), cuda_major)}")
                 continue
             wheel = pip_library_wheel(lib, major, cuda_major)
             if wheel is None:
                 continue
             package, version = wheel
-            if have and _same_folder(have.detail.get("package", ""), package):
+            if have and _same_folder(have.detail.get("package", ""), package, lib, cuda_major):
                 # One environment holds one version of a wheel, and nvidia-<lib>-cu11/-cu12 share the
                 # site-packages/nvidia/<lib> folder: torch's wheel stays, and the check explains the gap.
                 continue
             wheels.append(candidate(package, version, [pip_library(lib, version, major, cuda_major, package)], [],
                                     f"matrices/torch.toml pins {package}=={version}"))
-            dirs.append(f"{SITE}/{PIP_LIB_DIRS[lib]}")
+            dirs.append(f"{SITE}/{pip_lib_dir(lib, package, cuda_major)}")
         env = {"LD_LIBRARY_PATH": ":".join(dict.fromkeys(dirs))} if dirs else {}
         return wheels, env
 
@@ -466,11 +496,13 @@ def image_candidate(tag: str, row: Mapping[str, Any], pathway: str) -> Candidate
     return candidate("image", tag, provides, requires, source)
 
 
-def _same_folder(a: str, b: str) -> bool:
-    """Do two nvidia-* library wheels install into the same folder? (cu11/cu12 share nvidia/<lib>.)"""
-    def stem(package: str) -> str:
-        return package.rsplit("-cu", 1)[0] if package.rsplit("-cu", 1)[-1] in ("11", "12") else package
-    return bool(a) and stem(a) == stem(b)
+def _same_folder(a: str, b: str, lib: str, cuda_major: int) -> bool:
+    """Do two nvidia-* library wheels install into the same folder? (cu11/cu12 share nvidia/<lib>; CUDA 13's
+    unsuffixed wheels use nvidia/cu13.) `a` is torch's wheel (its own CUDA major from the name or 13)."""
+    def folder(package: str, major: int) -> str:
+        suffix = package.rsplit("-cu", 1)[-1] if "-cu" in package else ""
+        return pip_lib_dir(lib, package, int(suffix) if suffix.isdigit() else major)
+    return bool(a) and folder(a, 13) == folder(b, cuda_major)
 
 
 def with_library_path(host: Host, dirs: str) -> Host:

@@ -19,9 +19,17 @@ from envsolve.resolver.host import Host, normalize
 from envsolve.resolver.model import Candidate, LibraryNeed, Provide, Require
 
 WATCHED_TORCHAUDIO_API = ("AudioMetaData", "info", "load", "list_audio_backends", "get_audio_backend",
-                          "set_audio_backend", "backend", "save")
+                          "set_audio_backend", "backend", "save", "backend.common", "backend.common.AudioMetaData")
 # Where pip puts the NVIDIA libraries, relative to site-packages (the nvidia-* wheels' layout).
 PIP_LIB_DIRS = {"cudnn": "nvidia/cudnn/lib", "cublas": "nvidia/cublas/lib", "cudart": "nvidia/cuda_runtime/lib"}
+
+
+def pip_lib_dir(lib: str, package: str, cuda_major: int) -> str:
+    """Where an nvidia-* wheel puts its libraries under site-packages. The -cu11/-cu12 wheels use
+    nvidia/<lib>/lib; CUDA 13's unsuffixed ones (nvidia-cublas 13.x) use one nvidia/cu13/lib folder (a probed
+    venv: tests/hosts/probed-cpu-container-cuda13-venv.json)."""
+    suffixed = package.rsplit("-cu", 1)[-1].isdigit() and "-cu" in package
+    return f"nvidia/cu{cuda_major}/lib" if cuda_major >= 13 and not suffixed else PIP_LIB_DIRS[lib]
 SITE = "$SITE_PACKAGES"
 
 
@@ -63,7 +71,7 @@ def pip_library(lib: str, version: str | None, major: int, cuda_major: int, pack
     """The library an nvidia-* wheel provides, at the path its layout puts it under site-packages."""
     return Provide(f"lib:{lib}", version, {
         "origin": "pip", "major": str(major), "package": package, "cuda_major": str(cuda_major),
-        "path": f"{SITE}/{PIP_LIB_DIRS[lib]}/lib{lib}.so.{major}"})
+        "path": f"{SITE}/{pip_lib_dir(lib, package, cuda_major)}/lib{lib}.so.{major}"})
 
 
 def candidate(name: str, version: str, provides: Iterable[Provide], requires: Iterable[Require],
@@ -319,5 +327,6 @@ def spec_rule(name: str, dependency: str, spec: str | None, source: str,
 
 def _pythons(row: Mapping[str, Any]) -> list[str] | None:
     value = row.get("python")
-    return list(value) if isinstance(value, list) else None
+    # Free-threaded builds (3.14t) are a different ABI from the Python a plan names.
+    return [str(v) for v in value if not str(v).endswith("t")] if isinstance(value, list) else None
 

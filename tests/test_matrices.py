@@ -266,3 +266,15 @@ def test_every_workload_has_a_row() -> None:
     from envsolve.resolver.request import WORKLOADS
 
     assert {str(r["workload"]) for r in matrices.load("workloads")} == set(WORKLOADS)
+
+
+def test_cuda13_pypi_torch_rows_name_their_cublas_wheel() -> None:
+    """torch's CUDA 13 wheels pin cuda-toolkit[...]; where its extras include cublas, the row records the
+    unsuffixed nvidia-cublas 13.x that the toolkit pins (not nvidia-cublas-cu13, which does not exist)."""
+    rows = [r for r in matrices.load("torch") if r.get("index") == "pypi" and r.get("cuda_major") == 13]
+    with_cublas = [r for r in rows if "cuda-toolkit[cublas," in str(r.get("note", ""))]
+    assert {str(r["torch"]) for r in with_cublas} >= {"2.11.0", "2.13.0", "2.14.0", "2.14.1", "2.15.0"}
+    for row in with_cublas:
+        assert row.get("cublas_package") == "nvidia-cublas", row["torch"]
+        assert str(row.get("cublas", "")).startswith("13."), row["torch"]
+        assert any("nvidia-cublas==" in e for e in row.get("evidence", [])), row["torch"]

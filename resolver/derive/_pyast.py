@@ -11,8 +11,8 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-__all__ = ["WATCHED", "Package", "arg_defaults", "dotted", "fields", "find_method", "parse_sources", "requirements",
-           "torchaudio_uses"]
+__all__ = ["WATCHED", "Package", "arg_defaults", "call_keywords", "class_fields", "dotted", "fields", "find_method",
+           "method_call_keywords", "parse_sources", "requirements", "torchaudio_uses"]
 
 WATCHED: tuple[str, ...] = ("AudioMetaData", "info", "load", "list_audio_backends")
 WATCHED += ("get_audio_backend", "set_audio_backend", "backend", "save")
@@ -71,7 +71,12 @@ def find_method(tree: ast.Module, cls: str, meth: str) -> ast.FunctionDef | None
 
 
 def torchaudio_uses(tree: ast.Module) -> tuple[set[str], set[str]]:
-    """Watched torchaudio names a module uses: (anywhere, at import time, i.e. outside functions)."""
+    """Watched torchaudio names a module uses: (anywhere, at import time, i.e. outside functions).
+
+    Module-precise: a name taken from the top-level package is itself (`AudioMetaData`); one imported from a
+    submodule carries its path (`from torchaudio.backend.common import AudioMetaData` is
+    `backend.common.AudioMetaData`, which torchaudio 2.0 has though its top level does not), and
+    `import torchaudio.backend.common` needs the module (`backend.common`)."""
     imports = [a for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     aliases = {a.asname or "torchaudio" for a in imports if a.name.split(".")[0] == "torchaudio"}
     aliases -= {a.asname for a in imports if a.asname and a.name != "torchaudio"}
@@ -82,10 +87,14 @@ def torchaudio_uses(tree: ast.Module) -> tuple[set[str], set[str]]:
         hits: set[str] = set()
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             parts = node.module.split(".")
-            if parts[0] == "torchaudio" and (len(parts) == 1 or parts[1] == "backend"):
-                hits |= {a.name for a in node.names if a.name in WATCHED} | set(parts[1:2])
+            if parts == ["torchaudio"]:
+                hits |= {a.name for a in node.names if a.name in WATCHED}
+            elif parts[0] == "torchaudio" and parts[1] == "backend":
+                sub = ".".join(parts[1:])
+                hits |= {f"{sub}.{a.name}" if a.name in WATCHED else sub for a in node.names}
         elif isinstance(node, ast.Import):
-            hits |= {p[1] for a in node.names if (p := a.name.split("."))[0] == "torchaudio" and p[1:2] == ["backend"]}
+            hits |= {".".join(p[1:]) for a in node.names
+                     if (p := a.name.split("."))[0] == "torchaudio" and p[1:2] == ["backend"]}
         elif isinstance(node, ast.Attribute) and dotted(node.value) in aliases and node.attr in WATCHED:
             hits.add(node.attr)
         found.update(hits)
@@ -161,3 +170,49 @@ class Package:
         mods = [t for m, t in self.trees.items() if m == pkg or m.startswith(pkg + ".")]
         hooks = [n for t in mods for n in t.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
         return any(isinstance(c, ast.Call) and dotted(c).endswith("warn") for g in hooks for c in ast.walk(g))
+
+
+def call_keywords(tree: ast.Module, callee: str) -> set[str]:
+    """The keyword names passed to every call of `callee` (a dotted name's last part) in a module: explicit
+    keywords, and the keys of a dict literal named by `**name` and assigned in the same function, less those
+    deleted or popped there."""
+    found: set[str] = set()
+    scopes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)] + [tree]
+    for scope in scopes:
+        dicts: dict[str, set[str]] = {}
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+                keys = {k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        dicts.setdefault(target.id, set()).update(keys)
+        for node in ast.walk(scope):  # `del d["k"]` and `d.pop("k")` take a key out before the call
+            removed = [t for t in node.targets if isinstance(node, ast.Delete)] if isinstance(node, ast.Delete) else []
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "pop":
+                removed = [ast.Subscript(node.func.value, node.args[0])] if node.args else []
+            for target in removed:
+                if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+                        and isinstance(target.slice, ast.Constant)):
+                    dicts.get(target.value.id, set()).discard(str(target.slice.value))
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Call) and dotted(node.func).split(".")[-1] == callee:
+                for kw in node.keywords:
+                    if kw.arg is not None:
+                        found.add(kw.arg)
+                    elif isinstance(kw.value, ast.Name):
+                        found |= dicts.get(kw.value.id, set())
+    return found
+
+
+def method_call_keywords(tree: ast.Module, owner: str, method: str) -> set[str]:
+    """Keyword names passed to `owner.method(...)` calls (Pipeline.from_pretrained)."""
+    return {kw.arg for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == method and dotted(node.func.value) == owner for kw in node.keywords if kw.arg}
+
+
+def class_fields(tree: ast.Module, cls: str) -> list[str] | None:
+    """The annotated fields of a NamedTuple or dataclass, in order; None when the class is not there."""
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            return [s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+    return None

@@ -105,7 +105,7 @@ def _pyannote_code(ctx: Context, dist: Dist) -> dict[str, Any]:
                 out["needs_plda"] = False
         return out
 
-    return ctx.facts.get(dist.sha256, "pyannote-code/1", read)
+    return ctx.facts.get(dist.sha256, "pyannote-code/2", read)
 
 
 def _spec_row(ctx: Context, version: Version, files: Sequence[Dist], f: Dist,
@@ -154,7 +154,8 @@ def derive_pyannote_audio(ctx: Context) -> Derived:
         row["source"] = f"{f.url}: METADATA Requires-Dist and README; pyannote/audio/**/*.py parsed with ast"
         row["checked"] = CHECKED.format("METADATA and Python sources", ctx.today)
         rows.append(ordered(row, PYANNOTE_FIELDS))
-    what = ("torchaudio_apis: watched torchaudio names the code uses; *_at_import: used outside functions.\n"
+    what = ("torchaudio_apis: watched torchaudio names the code uses, module-precise (backend.common.AudioMetaData "
+            "= imported from torchaudio.backend.common); *_at_import: used outside functions.\n"
             "yanked/yanked_reason: PEP 592, from the index. artifact/sha256: the wheel read (sha256 as listed).")
     return Derived("pyannote_audio", "pyannote.audio: requirements, torchaudio APIs, auth keyword and decoder per "
                    "release", ["version"], "version", header(what, "pyannote_audio"), rows)
@@ -237,6 +238,24 @@ def derive_huggingface_hub(ctx: Context) -> Derived:
 # ---------------------------------------------------------------- whisperx
 
 WHISPERX_FIELDS = ("version", "released", "yanked", "yanked_reason", "python_requires")
+WHISPERX_CODE_FIELDS = ("faster_whisper_options", "pyannote_auth_keyword")
+
+
+def _whisperx_code(ctx: Context, dist: Dist) -> dict[str, Any]:
+    """What whisperx passes to the packages under it: the keywords of faster-whisper's TranscriptionOptions
+    (whisperx/asr.py load_model, `TranscriptionOptions(**default_asr_options)`) and of pyannote.audio's
+    Pipeline.from_pretrained (whisperx/diarize.py)."""
+    def read() -> dict[str, Any]:
+        trees = _sources(ctx, dist, "whisperx/")
+        out: dict[str, Any] = {}
+        if (asr := trees.get("whisperx/asr.py")) is not None:
+            out["faster_whisper_options"] = sorted(_pyast.call_keywords(asr, "TranscriptionOptions")) or None
+        if (diarize := trees.get("whisperx/diarize.py")) is not None:
+            passed = _pyast.method_call_keywords(diarize, "Pipeline", "from_pretrained")
+            out["pyannote_auth_keyword"] = next((k for k in ("use_auth_token", "token") if k in passed), None)
+        return out
+
+    return ctx.facts.get(dist.sha256, "whisperx-code/2", read)
 
 
 def derive_whisperx(ctx: Context) -> Derived:
@@ -249,13 +268,18 @@ def derive_whisperx(ctx: Context) -> Derived:
         if f is None:
             continue
         meta, row, notes = _spec_row(ctx, version, files, f, wanted)
+        code = _whisperx_code(ctx, f)
+        row.update({k: code.get(k) for k in WHISPERX_CODE_FIELDS})
         row.update(artifact_fields(f))
         row["evidence"] = _evidence(meta, wanted)
         row["note"] = "; ".join(notes) or None
-        row["source"] = f"{f.url}: .dist-info/METADATA Requires-Python and Requires-Dist"
-        row["checked"] = CHECKED.format("METADATA", ctx.today)
+        row["source"] = (f"{f.url}: .dist-info/METADATA Requires-Python and Requires-Dist; whisperx/asr.py and "
+                         "whisperx/diarize.py parsed with ast")
+        row["checked"] = CHECKED.format("METADATA and sources", ctx.today)
         rows.append(ordered(row, WHISPERX_FIELDS))
     what = ("Specs are the Requires-Dist of the first-uploaded wheel of each release.\n"
+            "faster_whisper_options = the keywords whisperx/asr.py passes to faster-whisper's TranscriptionOptions; "
+            "pyannote_auth_keyword = the auth keyword whisperx/diarize.py passes to Pipeline.from_pretrained.\n"
             "yanked/yanked_reason: PEP 592, from the index. artifact/sha256: the wheel read (sha256 as listed).")
     return Derived("whisperx", "whisperx: Python and dependency pins per release", ["version"], "version",
                    header(what, "whisperx"), rows)

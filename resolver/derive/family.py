@@ -277,15 +277,22 @@ def _base(c: Consumer, python: bool = True) -> tuple[dict[str, Any], list[str]]:
     facts = index_fields(c.files, python=python)
     notes = [facts.pop("_note")] if "_note" in facts else []
     row: dict[str, Any] = {"version": str(c.version), **facts}
+    row["platforms"] = linux_platforms(c)
     if c.meta is not None and c.meta.get("Requires-Python"):
         row["python_requires"] = c.meta["Requires-Python"]
     return row, notes
 
 
+def linux_platforms(c: Consumer) -> list[str] | None:
+    """The machine architectures the release has Linux wheels for (index file names), None when it has none."""
+    linux = [f.filename for f in c.files if f.is_wheel and "linux" in f.filename]
+    return sorted({a for n in linux for a in ("x86_64", "aarch64") if a in n}) or None
+
+
 # ---------------------------------------------------------------- torchaudio
 
-TORCHAUDIO_FIELDS = ("version", "released", "yanked", "yanked_reason", "python", "python_requires", "torch",
-                     "torch_requires", "torch_abi", "torch_abi_checked", "torch_abi_missing", "torch_symbols",
+TORCHAUDIO_FIELDS = ("version", "released", "yanked", "yanked_reason", "python", "python_requires", "platforms",
+                     "torch", "torch_requires", "torch_abi", "torch_abi_checked", "torch_abi_missing", "torch_symbols",
                      "cuda_sonames", "exports", "deprecated", "removed", "artifact", "sha256", "evidence", "note",
                      "source", "checked")
 
@@ -317,10 +324,37 @@ def torchaudio_api(ctx: Context, dist: Dist) -> dict[str, Any]:
             notes.append("torchaudio.backend.common (pyannote 3.0/3.1 import AudioMetaData from it) exists")
         else:
             notes.append("no torchaudio.backend package")
-        return {"exports": [n for n in watched if n in exports], "deprecated": [n for n in watched if n in deprecated],
-                "notes": notes}
+        # Module-precise names under torchaudio.backend (what `from torchaudio.backend.common import X` needs).
+        # Public modules only; a name counts when the module binds it or hands it out from a module-level
+        # __getattr__ (PEP 562: torchaudio 2.1-2.8's backend.common shim, with a deprecation warning).
+        subs = sorted(m.removeprefix("torchaudio.") for m in pkg.trees if m.startswith("torchaudio.backend.")
+                      and not any(part.startswith("_") for part in m.split(".")))
+        deep = [x for sub in subs for x in (sub, *(f"{sub}.{n}" for n in watched
+                                                 if pkg.binding(f"torchaudio.{sub}", n) is not None
+                                                 or _lazy_attribute(pkg.trees[f"torchaudio.{sub}"], n)))]
+        return {"exports": [n for n in watched if n in exports] + deep,
+                "deprecated": [n for n in watched if n in deprecated], "notes": notes}
 
-    return ctx.facts.get(dist.sha256, "torchaudio-api/1", read)
+    return ctx.facts.get(dist.sha256, "torchaudio-api/3", read)
+
+
+def _lazy_attribute(tree: Any, name: str) -> bool:
+    """Does a module-level `def __getattr__(name)` hand out `name` (compared against it, or imported)?"""
+    import ast
+
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Constant) and inner.value == name:
+                    return True
+                if isinstance(inner, ast.ImportFrom) and any((a.asname or a.name) == name for a in inner.names):
+                    return True
+    return False
+
+
+def _api_order(name: str) -> tuple[int, str]:
+    """Top-level watched names in WATCHED order, then the submodule ones by name."""
+    return (_pyast.WATCHED.index(name), "") if name in _pyast.WATCHED else (len(_pyast.WATCHED), name)
 
 
 def _walk_assign(tree: Any) -> list[Any]:
@@ -344,14 +378,16 @@ def derive_torchaudio(ctx: Context) -> Derived:
         row.update(binary)
         api = torchaudio_api(ctx, c.wheel)
         row["exports"], row["deprecated"] = api["exports"], api["deprecated"]
-        row["removed"] = [n for n in _pyast.WATCHED if n in ever - set(api["exports"])]
+        row["removed"] = [n for n in sorted(ever, key=_api_order) if n not in api["exports"]]
         ever |= set(api["exports"])
         row.update(artifact_fields(c.wheel))
         source = (f"{c.wheel.url}: METADATA Requires-Dist; torchaudio/__init__.py and the modules it imports, "
                   f"parsed with ast; {ABI_HOW}")
         rows.append(finish(row, TORCHAUDIO_FIELDS, notes + bnotes + api["notes"], evidence, source,
                            CHECKED.format(ctx.today)))
-    what = (f"Watched: {', '.join(_pyast.WATCHED)}. removed = exported by an earlier release but not this one.\n"
+    what = (f"Watched: {', '.join(_pyast.WATCHED)}; exports also lists the torchaudio.backend.* modules and the "
+            "watched names each binds (backend.common.AudioMetaData). removed = exported by an earlier release "
+            "but not this one.\n"
             "torch = the exact Requires-Dist pin; torch_requires = the whole Requires-Dist spec on torch.\n" + ABI_DOC)
     return Derived("torchaudio", "torchaudio: torch pairing (Requires-Dist and binary), CUDA sonames and the I/O API "
                    "surface of `import torchaudio` per release", ["version"], "version", header(what, "torchaudio"),
@@ -363,7 +399,8 @@ x86_64 libraries export every torch symbol its shared objects import; torch_abi_
 releases excluded, symbols they lack (torch_symbols = how many torch symbols it imports). cuda_sonames = CUDA
 libraries its shared objects link (DT_NEEDED). Read from the cp311 (else py3/abi3, else newest) Linux x86_64 wheel.
 yanked/yanked_reason: PEP 592, from the index; python: CPython X.Y of the Linux x86_64 wheels' tags (absent for
-py3-none wheels: python_requires says it). artifact/sha256: the wheel read (sha256 as the index lists it)."""
+py3-none wheels: python_requires says it); platforms: the machine architectures of its Linux wheels (file names).
+artifact/sha256: the wheel read (sha256 as the index lists it)."""
 
 
 def header(what: str, name: str = "") -> str:
@@ -374,7 +411,8 @@ def header(what: str, name: str = "") -> str:
 
 # ---------------------------------------------------------------- torchvision
 
-TORCHVISION_FIELDS = ("version", "released", "yanked", "yanked_reason", "python", "python_requires", "torch",
+TORCHVISION_FIELDS = ("version", "released", "yanked", "yanked_reason", "python", "python_requires", "platforms",
+                      "torch",
                       "torch_requires", "torch_abi", "torch_abi_checked", "torch_abi_missing", "torch_symbols",
                       "cuda_sonames", "artifact", "sha256", "evidence", "note", "source", "checked")
 
@@ -428,7 +466,6 @@ def derive_torchcodec(ctx: Context) -> Derived:
         linux = [f.filename for f in c.files if f.is_wheel and "linux" in f.filename]
         tags = {m.group(1) for n in linux if (m := re.search(r"-cp\d+-cp(\d+t?)-", n))}
         row["python"] = [f"{t[0]}.{t[1:]}" for t in sorted(tags, key=lambda t: (int(t.rstrip("t")), t))] or None
-        row["platforms"] = sorted({a for n in linux for a in ("x86_64", "aarch64") if a in n})
         members = RemoteWheel(ctx.fetcher, c.wheel).names() if not c.elves else list(c.elves)
         libs = {int(m.group(2)): n for n in members if (m := CORE_LIB.fullmatch(n))}
         row["ffmpeg_majors"] = [str(k) for k in sorted(libs)]

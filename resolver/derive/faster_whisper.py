@@ -1,7 +1,8 @@
 """faster_whisper.toml from the faster-whisper wheels and sdists on the index.
 
 For every release from 0.5 on: the wheel's METADATA Requires-Dist / Requires-Python (PEP 658 or a ranged read)
-and its faster_whisper/transcribe.py (does it define BatchedInferencePipeline), and the sdist's requirements.txt
+and its faster_whisper/transcribe.py (BatchedInferencePipeline, TranscriptionOptions' fields), and the sdist's
+requirements.txt
 (what setup.py reads; egg-info/requires.txt when the sdist lacks it) and setup.py python_requires: a sdist is a
 few hundred kB and is read whole, in memory. Wheel and sdist have disagreed (0.10.0), so a `<dep>_sdist` field
 is written whenever the sdist says something else."""
@@ -107,6 +108,16 @@ def sdist_facts(data: bytes) -> tuple[dict[str, str], str | None, str, list[str]
     return {}, python_requires, "", notes
 
 
+def transcription_options(transcribe: str) -> list[str] | None:
+    """The fields of faster_whisper.transcribe.TranscriptionOptions (NamedTuple, later a dataclass): the keywords
+    a caller may pass it (whisperx builds it from a dict)."""
+    import ast
+
+    from envsolve.resolver.derive._pyast import class_fields
+
+    return class_fields(ast.parse(transcribe), "TranscriptionOptions")
+
+
 def derive_faster_whisper(ctx: Context) -> Derived:
     rows: list[dict[str, Any]] = []
     for version, files in ctx.releases(PROJECT).items():
@@ -125,6 +136,7 @@ def derive_faster_whisper(ctx: Context) -> Derived:
         w_deps: dict[str, str] = {}
         w_py: str | None = None
         batched: bool | None = None
+        options: list[str] | None = None
         if whl:
             wheel = RemoteWheel(ctx.fetcher, whl)
 
@@ -134,6 +146,7 @@ def derive_faster_whisper(ctx: Context) -> Derived:
             text: str = ctx.facts.get(whl.sha256, "faster-whisper-transcribe/1", transcribe)
             meta_text = ctx.metadata(whl).as_string()
             w_deps, w_py, batched = wheel_facts(meta_text, text)
+            options = transcription_options(text)
             sources.append(f"{whl.url}: METADATA Requires-Dist, faster_whisper/transcribe.py")
             if "ctranslate2" in w_deps:
                 evidence.append(f"{whl.filename}: Requires-Dist: ctranslate2{w_deps['ctranslate2']}")
@@ -166,6 +179,7 @@ def derive_faster_whisper(ctx: Context) -> Derived:
             row["python_requires_sdist"] = s_py
             differ.append("python_requires")
         row["batched"] = batched
+        row["transcription_options"] = options
         if differ:
             notes.insert(0, "wheel and sdist disagree on " + ", ".join(differ))
         row.update(artifact_fields(whl or sdist))
@@ -177,7 +191,8 @@ def derive_faster_whisper(ctx: Context) -> Derived:
         rows.append(row)
     what = """Dependency specs per release from the wheel's METADATA (Requires-Dist, Requires-Python); `<dep>_sdist`
 and `python_requires_sdist` appear only where the sdist's requirements.txt / setup.py say something else.
-batched = the wheel's faster_whisper/transcribe.py defines BatchedInferencePipeline.
+batched = the wheel's faster_whisper/transcribe.py defines BatchedInferencePipeline; transcription_options = the
+fields of its TranscriptionOptions (what whisperx may pass it).
 yanked/yanked_reason: PEP 592, from the index. artifact/sha256: the wheel (else the sdist), sha256 as listed."""
     return Derived(NAME, "faster-whisper: dependency pins (wheel vs sdist) of each release", ["version"], "version",
                    header(what, NAME), rows)

@@ -71,6 +71,24 @@ def nvidia_pins(reqs: list[Requirement], machine: str, python: str) -> dict[str,
     return pins
 
 
+def toolkit_pin(ctx: Context, version: str, extras: set[str], wanted: str) -> tuple[str, str, str] | None:
+    """What cuda-toolkit==version with these extras pins `wanted` to on Linux x86_64 (its METADATA), as
+    (package, version, evidence line); None when the release or the pin is not there."""
+    files = next((f for v, f in ctx.releases("cuda-toolkit").items() if v == Version(version)), None)
+    wheel = next((f for f in files or () if f.is_wheel), None)
+    if wheel is None:
+        return None
+    for text in ctx.metadata(wheel).get_all("Requires-Dist") or []:
+        r = Requirement(text)
+        env = {"sys_platform": "linux", "platform_machine": "x86_64", "platform_system": "Linux"}
+        if r.name != wanted or r.marker is None or not any(r.marker.evaluate({**env, "extra": e}) for e in extras):
+            continue
+        exact = [s.version.removesuffix(".*") for s in r.specifier if s.operator == "=="]
+        if exact:
+            return wanted, exact[0], f"{wheel.filename}: Requires-Dist: {text}"
+    return None
+
+
 def pypi_row(ctx: Context, version: Version, files: list[Dist]) -> Row:
     """The row of the build `pip install torch==version` gets from PyPI on Linux x86_64."""
     x86 = linux_wheels(files, "x86_64")
@@ -90,18 +108,25 @@ def pypi_row(ctx: Context, version: Version, files: list[Dist]) -> Row:
     if "cudnn" in pins:
         cudnn = pins["cudnn"][1]
         row.update(cudnn_package=pins["cudnn"][0], cudnn=cudnn, cudnn_major=int(cudnn.split(".")[0]))
+    declared = dict(pins)  # what the wheel itself requires (the aarch64 comparison below reads these)
+    if "cublas" not in pins and pins.get("cuda-runtime", ("",))[0].startswith("cuda-toolkit"):
+        # CUDA 13 wheels pin one cuda-toolkit[...] meta-package; its extras pin the unsuffixed nvidia-* wheels.
+        extras = set(pins["cuda-runtime"][0].removeprefix("cuda-toolkit[").rstrip("]").split(","))
+        found = toolkit_pin(ctx, pins["cuda-runtime"][1], extras, "nvidia-cublas")
+        if found is not None:
+            pins["cublas"] = found
+            evidence.append(found[2])
+        notes.append(f"CUDA libraries come from {pins['cuda-runtime'][0]}=={pins['cuda-runtime'][1]}"
+                     + (f"; cuBLAS is its {found[0]}=={found[1]}" if found else "; it pins no cuBLAS"))
     if "cublas" in pins:
         row.update(cublas_package=pins["cublas"][0], cublas=pins["cublas"][1])
-    elif pins.get("cuda-runtime", ("",))[0].startswith("cuda-toolkit"):
-        notes.append(f"CUDA libraries come from {pins['cuda-runtime'][0]}=={pins['cuda-runtime'][1]}; no separate "
-                     "cuBLAS pin")
     arm = linux_wheels(files, "aarch64")
     arm_kind = None
     if arm:
         pya, fa = next(reversed(arm.items()))
         apins = nvidia_pins(_requires(ctx, fa), "aarch64", pya)
         arm_kind = "cuda" if "cuda-runtime" in apins else "cpu"
-        same = {k: v[:2] for k, v in apins.items()} == {k: v[:2] for k, v in pins.items()}
+        same = {k: v[:2] for k, v in apins.items()} == {k: v[:2] for k, v in declared.items()}
         row["platforms"] = ["x86_64", "aarch64"] if same else ["x86_64"]
         if arm_kind == "cuda" and not same:
             notes.append("PyPI's aarch64 wheel is CUDA-enabled but pins differ: "
