@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from envsolve.resolver import matrices
 from envsolve.resolver.check import satisfies
 from envsolve.resolver.host import Host, normalize
@@ -272,6 +274,8 @@ def faster_whisper_candidate(version: str, context: Context) -> Candidate:
     src = _src(row)
     requires = spec_rule(f"faster-whisper {version}", "ctranslate2", row.get("ctranslate2"), src)
     requires += _requires_python(f"faster-whisper {version}", row.get("python_requires"), src)
+    if context.planning:
+        requires += binary_wheel_rule(f"faster-whisper {version}", "av", row.get("av"))
     if row.get("transcription_options") is not None:
         # The keywords TranscriptionOptions takes (whisperx builds it from a dict); the bare capability says
         # they are known, so a release whose fields were never read leaves whisperx's need unchecked.
@@ -281,6 +285,30 @@ def faster_whisper_candidate(version: str, context: Context) -> Candidate:
 
 
 TRANSCRIPTION_OPTIONS = "kw:faster_whisper.TranscriptionOptions"
+
+
+def binary_wheel_rule(name: str, dependency: str, spec: Any) -> list[Require]:
+    """A plan installs from wheels: a pin matching only source-only releases of a native dependency
+    (matrices/binary_wheels.toml) is a requirement nothing can meet. Planning only: an environment that
+    has it installed (built from source) is not wrong, and doctor judges what is there."""
+    row = matrices.load("binary_wheels").one(package=dependency)
+    if not spec or row is None:
+        return []
+    try:
+        wanted = SpecifierSet(str(spec))
+    except InvalidSpecifier:
+        return []
+    if any(wanted.contains(v, prereleases=True) for v in row.get("wheels", [])):
+        return []
+    matching = ", ".join(v for v in row.get("sdist_only", []) if wanted.contains(v, prereleases=True)) or "no release"
+    building = row.get("build", "see the source")
+    return [Require(f"wheel:{dependency}{spec}", "dependency-source-only",
+                    f"{name} requires {dependency}{spec}, which PyPI has only as source ({matching}; building it: "
+                    f"{building})", _src(row), absent="fail",
+                    fix=f"Pick a release whose {dependency} pin has wheels (`envsolve plan` does), or build "
+                    f"{dependency} from source first.")]
+
+
 PIPELINE_FROM_PRETRAINED = "kw:pyannote.audio.Pipeline.from_pretrained"
 
 

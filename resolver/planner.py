@@ -90,7 +90,7 @@ class Planner:
         self.pathway = pathway
         gpu = request.device == "cuda" or (request.device == "auto" and host.has_driver)
         self.runtime = Runtime(gpu=gpu, compute_type=request.compute_type)
-        self.context = Context(host, self.runtime)
+        self.context = Context(host, self.runtime, planning=True)
         profile = matrices.load("workloads").one(workload=request.workload)
         self.torch_first = bool(profile and profile.get("torch_first"))
         self.constraints = request.parsed_constraints()

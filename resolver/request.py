@@ -117,9 +117,13 @@ class Request:
             raise bad("has an invalid version specifier") from None
         plannable = self.plannable()
         if name not in plannable:
-            decided = " (it is decided by the torch build: constrain torch)" if name in ("torchaudio",
-                                                                                       "torchvision") else ""
-            raise bad(f"names {name}, which the {self.workload} plan does not choose{decided}",
+            from envsolve.resolver.packages import FAMILIES
+
+            if name in FAMILIES:
+                # A package family envsolve knows: the planner honours it (torchaudio picks the torch rows that
+                # pair it) or refuses it as constraint-not-planned, naming what this workload plans.
+                return requirement
+            raise bad(f"names {name}, which no envsolve plan chooses",
                       f"Constrain one of: {', '.join(plannable)}.")
         return requirement
 

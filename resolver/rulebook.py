@@ -50,6 +50,7 @@ class Context:
     host: Host | None
     runtime: Runtime
     pip_libs: bool = True
+    planning: bool = False  # choosing what to install (rules about installability apply), not judging what is
 
 
 def split_local(version: str) -> tuple[str, str | None]:
