@@ -294,9 +294,7 @@ def render_cluster_summary(run: ClusterRun) -> str:
     """`envsolve run --ray`: the files as a local run lists them, then each worker's share and the throughput."""
     results = run.results
     lines = ["", f"Summary (Ray at {run.address})"]
-    rows = [(r.source, r.status, _seconds(r.duration or None), _seconds(r.seconds or None),
-             "-" if r.rtf is None else f"{r.rtf:.3f}", r.reference or "; ".join(r.notes)) for r in results]
-    lines += table(rows, ("file", "status", "audio s", "time s", "RTF", "note"), indent="  ")
+    lines += _file_rows(results)
     if run.workers:
         lines += ["", "Workers (busy s includes each worker's one model load)"]
         lines += table([(w.worker, str(w.files), _seconds(w.audio_s or None), _seconds(w.busy_s or None),
@@ -308,22 +306,13 @@ def render_cluster_summary(run: ClusterRun) -> str:
                   "realtime for the whole batch"]
     if run.retried:
         lines += [f"Sent to another worker after a worker died: {', '.join(run.retried)}"]
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        lines += ["", f"{len(failed)} of {len(results)} file(s) failed:"]
-        lines += [f"  {r.source}: {r.error}" for r in failed]
-    ok = sum(r.status == "ok" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    lines += ["", f"{ok} transcribed, {skipped} skipped, {len(failed)} failed; outputs in {run.output_dir}"]
-    return _join(lines)
+    return _join(lines + _batch_tail(results, run.output_dir))
 
 
 def render_run_summary(results: list[FileResult], runner: Runner) -> str:
     """`envsolve run`: one row per file, then per-stage performance, then the errors in full."""
     lines = ["", "Summary"]
-    rows = [(r.source, r.status, _seconds(r.duration or None), _seconds(r.seconds or None),
-             "-" if r.rtf is None else f"{r.rtf:.3f}", r.reference or "; ".join(r.notes)) for r in results]
-    lines += table(rows, ("file", "status", "audio s", "time s", "RTF", "note"), indent="  ")
+    lines += _file_rows(results)
     done = [r for r in results if r.status == "ok"]
     if done:
         model = runner.model
@@ -336,11 +325,22 @@ def render_run_summary(results: list[FileResult], runner: Runner) -> str:
                  "-" if r.peak_vram_mb is None else f"{r.peak_vram_mb:.0f}") for r in done]
         lines += table(perf, ("file", *(f"{s} s" for s in stages), "total s", "RTF", "peak RSS MB", "peak VRAM MB"),
                        indent="  ")
+    return _join(lines + _batch_tail(results, runner.options.output_dir))
+
+
+def _file_rows(results: list[FileResult]) -> list[str]:
+    rows = [(r.source, r.status, _seconds(r.duration or None), _seconds(r.seconds or None),
+             "-" if r.rtf is None else f"{r.rtf:.3f}", r.reference or "; ".join(r.notes)) for r in results]
+    return table(rows, ("file", "status", "audio s", "time s", "RTF", "note"), indent="  ")
+
+
+def _batch_tail(results: list[FileResult], output_dir: object) -> list[str]:
+    """The errors in full, then the one-line count (local and Ray runs end alike)."""
+    lines: list[str] = []
     failed = [r for r in results if r.status == "failed"]
     if failed:
         lines += ["", f"{len(failed)} of {len(results)} file(s) failed:"]
         lines += [f"  {r.source}: {r.error}" for r in failed]
     ok = sum(r.status == "ok" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
-    lines += ["", f"{ok} transcribed, {skipped} skipped, {len(failed)} failed; outputs in {runner.options.output_dir}"]
-    return _join(lines)
+    return [*lines, "", f"{ok} transcribed, {skipped} skipped, {len(failed)} failed; outputs in {output_dir}"]
