@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from envsolve.errors import EnvsolveError
-from envsolve.pipeline.outputs import output_paths, select_formats
+from envsolve.pipeline.outputs import select_formats
 from envsolve.pipeline.progress import Progress
-from envsolve.pipeline.runner import FileResult, RunOptions, collect_inputs
+from envsolve.pipeline.runner import SKIPPED_NOTE, FileResult, RunOptions, check_name_clash, collect_inputs, finished
 
 __all__ = ["ClusterRun", "WorkerFigures", "run_on_ray"]
 
@@ -107,19 +107,21 @@ def run_on_ray(options: RunOptions, progress: Progress, *, address: str = "local
     pending: list[tuple[float, str]] = []
     results: list[FileResult] = []
     stems: dict[str, str] = {}
-    for name, target in collect_inputs(options.inputs):
-        if isinstance(target, EnvsolveError):
-            results.append(FileResult(name, "failed", target.render(), target.reference))
+    notes: list[str] = []
+    for name, target in collect_inputs(options.inputs, notes):
+        try:
+            if isinstance(target, EnvsolveError):
+                raise target
+            check_name_clash(stems, name, target, options.output_dir)
+        except EnvsolveError as error:
+            results.append(FileResult(name, "failed", error.render(), error.reference))
             continue
-        previous = stems.setdefault(target.stem, name)
-        if previous != name:
-            results.append(FileResult(name, "failed", f"{name} and {previous} would both write {target.stem}.* in "
-                                      f"{options.output_dir}.", "output-name-clash"))
-        elif not options.overwrite and all(p.exists() for p in output_paths(options.output_dir, target.stem,
-                                                                           formats).values()):
-            results.append(FileResult(name, "skipped", notes=["outputs exist (use --overwrite to redo)"]))
+        if finished(options, formats, target.stem):
+            results.append(FileResult(name, "skipped", notes=[SKIPPED_NOTE]))
         else:
             pending.append((_duration(target), name))
+    for note in notes:
+        progress.note(note)
     pending.sort(key=lambda item: (-item[0], item[1]))  # longest first
     total_audio = sum(d for d, _ in pending)
     for result in results:

@@ -226,6 +226,22 @@ def _peak_vram_mb() -> float | None:
     return None
 
 
+SKIPPED_NOTE = "outputs exist (use --overwrite to redo)"
+
+
+def check_name_clash(stems: dict[str, str], name: str, target: Path, output_dir: Path) -> None:
+    """Two inputs with one stem would overwrite each other's outputs: the second is refused (`stems` grows)."""
+    previous = stems.setdefault(target.stem, name)
+    if previous != name:
+        raise _input_error("output-name-clash", f"{name} and {previous} would both write {target.stem}.* in "
+                           f"{output_dir}.", "Run them separately with different -o folders, or rename one.")
+
+
+def finished(options: RunOptions, formats: list[str], stem: str) -> bool:
+    """Every output of `stem` exists and --overwrite was not given: resume skips it."""
+    return not options.overwrite and all(p.exists() for p in output_paths(options.output_dir, stem, formats).values())
+
+
 class Runner:
     """Runs a batch. `model` may be passed in to share one loaded Whisper model between runs."""
 
@@ -262,11 +278,7 @@ class Runner:
             try:
                 if isinstance(target, EnvsolveError):
                     raise target
-                previous = stems.setdefault(target.stem, name)
-                if previous != name:
-                    raise _input_error("output-name-clash", f"{name} and {previous} would both write "
-                                       f"{target.stem}.* in {self.options.output_dir}.",
-                                       "Run them separately with different -o folders, or rename one.")
+                check_name_clash(stems, name, target, self.options.output_dir)
                 # Per output: a second run into the same folder waits here, then finds the outputs and skips.
                 with output_lock(self.options.output_dir, target.stem):
                     self._process(target, result)
@@ -286,10 +298,9 @@ class Runner:
         from envsolve.pipeline.audio import decode
 
         options, progress, stem = self.options, self.progress, path.stem
-        targets = output_paths(options.output_dir, stem, self._formats).values()
-        if not options.overwrite and all(target.exists() for target in targets):
+        if finished(options, self._formats, stem):
             result.status = "skipped"
-            result.notes.append("outputs exist (use --overwrite to redo)")
+            result.notes.append(SKIPPED_NOTE)
             return
         with self._stage(result, path.name, "decode"):
             audio = decode(path)

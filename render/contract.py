@@ -15,17 +15,16 @@ from typing import Any
 
 from envsolve.errors import EnvsolveError
 from envsolve.render.grammar import check
+from envsolve.resolver import matrices
+from envsolve.resolver.packages import FAMILIES
+from envsolve.resolver.plan import PYPI, SCHEMA
+from envsolve.resolver.request import WORKLOADS
 
-__all__ = ["SCHEMA", "Contract", "Package", "Route", "Target"]
+__all__ = ["PYPI", "Contract", "Package", "Route", "Target"]
 
-SCHEMA = "envsolve.plan/1"
-PYPI = "https://pypi.org/simple"
-SITE = "$SITE_PACKAGES"
-WORKLOADS = ("pipeline", "whisperx", "faster-whisper")
-COMPUTE_TYPES = ("auto", "bfloat16", "default", "float16", "float32", "int16", "int8", "int8_bfloat16",
-                 "int8_float16", "int8_float32")
 ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
-TORCH_FAMILY = ("torch", "torchaudio", "torchvision")
+# The packages a platform's preinstalled torch comes with: torch and the families its build decides.
+TORCH_FAMILY = ("torch", *sorted(name for name, family in FAMILIES.items() if family.decided_by == "torch"))
 # Modal's GPU names (modal.com/docs/guide/gpu); a host GPU whose name contains one maps to it.
 MODAL_GPUS = ("H200", "H100", "B200", "A100", "L40S", "A10G", "L4", "T4")
 
@@ -137,7 +136,7 @@ class Contract:
             raise _bad("devices", devices, "an object of component: cuda or cpu")
         return cls(
             plan_sha256=digest,
-            workload=_one_of(plan, "workload", WORKLOADS),
+            workload=_one_of(plan, "workload", tuple(WORKLOADS)),
             pathway=_one_of(plan, "pathway", ("A", "B")),
             device=_one_of(plan, "device", ("cuda", "cpu")),
             devices=tuple(sorted((check("word", k, "devices key"), _one_of(devices, k, ("cuda", "cpu"), "devices."))
@@ -145,7 +144,8 @@ class Contract:
             python=check("python", plan.get("python"), "python"),
             packages=packages, source_builds=builds, routes=routes, library_path=library_path, env=env,
             base_image=check("image", plan["base_image"], "base_image") if plan.get("base_image") else "",
-            compute_type=_one_of(plan, "compute_type", COMPUTE_TYPES),
+            compute_type=_one_of(plan, "compute_type",
+                                 tuple(str(r["compute_type"]) for r in matrices.load("compute_types"))),
             target=_target(plan.get("target", {}), plan),
             envsolve_spec=check("envsolve-spec", envsolve_spec, "--envsolve-spec"),
             regenerate=tuple(check("argument", a, "the regenerate command") for a in regenerate),

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ GOLDEN_CASES = {
     "rtx5090": ["--host", "example:rtx5090"],
     "cpu-box": ["--host", "tests/hosts/cpu-box.json"],
 }
-HADOLINT = shutil.which("hadolint") or str(Path(os.sys.executable).parent / "hadolint")
+HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
 
 
 def _render(tmp: Path, args: list[str], kinds: list[str] = PURE_KINDS) -> Path:
@@ -212,7 +213,7 @@ def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
     env = {**os.environ, **secrets}
     for args in (["--host", "example:colab-l4"], ["--host", "example:cuda13-l4", "--workload", "whisperx"]):
         out = tmp_path / args[1].replace(":", "-")
-        done = subprocess.run([os.sys.executable, "-m", "envsolve", "render", *PURE_KINDS, *args, "-o", str(out)],
+        done = subprocess.run([sys.executable, "-m", "envsolve", "render", *PURE_KINDS, *args, "-o", str(out)],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         for name, text in _files(out).items():
@@ -250,3 +251,14 @@ def test_ray_cluster_files_run_the_image_on_gpus_with_the_token_from_a_secret(tm
     from envsolve.render.plans import envsolve_roots
 
     assert kube["spec"]["rayVersion"] == RAY_VERSION and f"ray=={RAY_VERSION}" in envsolve_roots(with_ray=True)
+
+
+def test_a_stale_index_file_is_removed_and_check_reports_it(tmp_path: Path) -> None:
+    from envsolve.render.files import Output, check_outputs, write_outputs
+
+    stale = tmp_path / "requirements-index.txt"
+    stale.write_text("torch==2.5.1+cu121\n")
+    outputs = [Output("requirements.lock", "a==1\n"), Output("requirements-index.txt", "", remove=True)]
+    assert check_outputs(tmp_path, outputs)[-1].startswith(f"{stale}: left from an earlier render")
+    write_outputs(tmp_path, outputs)
+    assert not stale.exists() and check_outputs(tmp_path, outputs) == []

@@ -9,7 +9,13 @@ from envsolve.commands.plan import add_plan_arguments
 # The flags that decide a plan, in the order a regenerate command writes them.
 PLAN_FLAGS = (("host", "--host"), ("pathway", "--pathway"), ("workload", "--workload"), ("device", "--device"),
               ("python", "--python"), ("compute_type", "--compute-type"), ("target", "--target"))
-DEFAULTS = {"pathway": "auto", "workload": "pipeline", "device": "auto", "target": "host"}
+
+
+def _plan_defaults() -> argparse.Namespace:
+    """The plan flags' defaults, from the one place that declares them (commands/plan.py)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_plan_arguments(parser)
+    return parser.parse_args([])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,12 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from envsolve import __version__
     from envsolve.render.contract import Contract
     from envsolve.render.files import RenderContext, check_outputs, render_kinds, write_outputs
-    from envsolve.render.kinds.environment import run_after_write
     from envsolve.render.plans import envsolve_roots, read_plan
 
     if args.plan:
         plan, source = read_plan(args.plan), ["--plan", args.plan]
-        ignored = [flag for key, flag in PLAN_FLAGS if getattr(args, key) not in (None, DEFAULTS.get(key))]
+        defaults = _plan_defaults()
+        ignored = [flag for key, flag in PLAN_FLAGS if getattr(args, key) != getattr(defaults, key)]
         if ignored or args.constraint or args.replace_preinstalled:
             from envsolve.errors import EnvsolveError
 
@@ -67,17 +73,20 @@ def run(args: argparse.Namespace) -> int:
               + (f"; {len(diffs)} differ (render them again without --check)" if diffs else ""), file=sys.stderr)
         return 1 if diffs else 0
     write_outputs(folder, outputs)
-    run_after_write(context)
+    for step in context.after_write:
+        step()
     for output in outputs:
-        print(folder / output.path)
+        if not output.remove:
+            print(folder / output.path)
     return 0
 
 
 def _plan_flags(args: argparse.Namespace) -> list[str]:
     words: list[str] = []
+    defaults = _plan_defaults()
     for key, flag in PLAN_FLAGS:
         value = getattr(args, key)
-        if value is not None and value != DEFAULTS.get(key):
+        if value != getattr(defaults, key):
             words += [flag, str(value)]
     for constraint in args.constraint or ():
         words += ["-c", constraint]

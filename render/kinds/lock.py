@@ -27,8 +27,8 @@ def outputs(context: RenderContext, lock: Lock) -> list[Output]:
     out = [Output("requirements.lock", template("requirements.lock.j2", context.contract, lock=lock))]
     if lock.unhashed:
         out.append(Output(INDEX_FILE, template("requirements-index.txt.j2", context.contract, lock=lock)))
-    else:
-        (context.folder / INDEX_FILE).unlink(missing_ok=True)  # a stale one from an earlier lock would be installed
+    else:  # the install steps install this file whenever it exists: a stale one must go
+        out.append(Output(INDEX_FILE, "", remove=True))
     return out
 
 
@@ -42,7 +42,7 @@ def _as_on_disk(context: RenderContext) -> list[Output]:
     if not found:
         return [Output("requirements.lock", "(no lock: run `envsolve render lock` with the same plan)\n")]
     text = "".join(t for _, t in found)
-    wanted = header(context.contract, "lock").splitlines()[0]
+    wanted = header(context.contract).splitlines()[0]
     pinned = {canonicalize_name(line.split("==")[0]): line.split("==")[1].split()[0].rstrip("\\").strip()
               for line in text.splitlines() if "==" in line and not line.startswith(("#", "-"))}
     missing = [p.requirement for p in context.contract.packages if p.exact and pinned.get(canonicalize_name(p.name))

@@ -28,8 +28,8 @@ subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", constra
                 *[f"--extra-index-url={index}" for index in EXTRA_INDEXES], *PACKAGES], check=True)
 
 SITE_PACKAGES = sysconfig.get_paths()["purelib"]
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1".replace("$SITE_PACKAGES", SITE_PACKAGES)
-os.environ["PYANNOTE_METRICS_ENABLED"] = "0".replace("$SITE_PACKAGES", SITE_PACKAGES)
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 # For child processes (!envsolve run): this kernel's loader read LD_LIBRARY_PATH when it started.
 LIBRARY_PATH = ["$SITE_PACKAGES/nvidia/cublas/lib", ]
 os.environ["LD_LIBRARY_PATH"] = ":".join(

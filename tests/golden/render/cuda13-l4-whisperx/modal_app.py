@@ -21,8 +21,8 @@ image = (
     image.pip_install_from_requirements(str(HERE / "requirements.lock"))
     .pip_install("envsolve==0.1.0", extra_options="--no-deps")
     .env({
-        "HF_HUB_DISABLE_TELEMETRY": "1".replace("$SITE_PACKAGES", SITE_PACKAGES),
-        "PYANNOTE_METRICS_ENABLED": "0".replace("$SITE_PACKAGES", SITE_PACKAGES),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "PYANNOTE_METRICS_ENABLED": "0",
         "LD_LIBRARY_PATH": ":".join(p.replace("$SITE_PACKAGES", SITE_PACKAGES) for p in ["$SITE_PACKAGES/nvidia/cublas/lib", ]),
     })
 )

@@ -28,8 +28,8 @@ subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", constra
                 *[f"--extra-index-url={index}" for index in EXTRA_INDEXES], *PACKAGES], check=True)
 
 SITE_PACKAGES = sysconfig.get_paths()["purelib"]
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1".replace("$SITE_PACKAGES", SITE_PACKAGES)
-os.environ["PYANNOTE_METRICS_ENABLED"] = "0".replace("$SITE_PACKAGES", SITE_PACKAGES)
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 # For this kernel: load ctranslate2's CUDA libraries by path before ctranslate2 is imported, so its
 # dlopen by soname finds them already loaded.
 for library in ["$SITE_PACKAGES/nvidia/cublas/lib/libcublas.so.12", ]:
