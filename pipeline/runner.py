@@ -320,8 +320,8 @@ class Runner:
                 raise _Fatal(error) from None
             progress.finish()
             self.model_load_seconds = self.model.load_seconds
-            progress.note(f"model {self.model.name} on {self.model.device} ({self.model.compute_type}) loaded in "
-                          f"{self.model.load_seconds:.2f} s")
+            progress.note(f"model {self.model.name} ({self.model.chosen}) on {self.model.device} "
+                          f"({self.model.compute_type}) loaded in {self.model.load_seconds:.2f} s")
         if audio.silent:
             result.notes.append("silence only: empty transcript")
             progress.note("silence only: writing an empty transcript")

@@ -15,9 +15,11 @@ from typing import Any
 
 from envsolve.errors import EnvsolveError
 from envsolve.render.grammar import check
+from envsolve.render.selfwheel import EnvsolveSource
 from envsolve.resolver import matrices
 from envsolve.resolver.packages import FAMILIES
 from envsolve.resolver.plan import PYPI, SCHEMA
+from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import WORKLOADS
 
 __all__ = ["PYPI", "Contract", "Package", "Route", "Target"]
@@ -81,7 +83,9 @@ class Contract:
     base_image: str
     compute_type: str
     target: Target
-    envsolve_spec: str = "envsolve"
+    python_source: str = "image"  # image, distribution or uv (resolver/python_source.py)
+    envsolve_spec: str = "envsolve"  # what pip installs where the rendered folder is not at hand
+    envsolve_wheel: str = ""  # envsolve's wheel in the rendered folder (render/selfwheel.py), which files install
     regenerate: tuple[str, ...] = field(default=())
 
     # --- views the templates use --------------------------------------------------------------------
@@ -114,7 +118,7 @@ class Contract:
 
     # --- construction -------------------------------------------------------------------------------
     @classmethod
-    def from_plan(cls, plan: Mapping[str, Any], *, envsolve_spec: str = "envsolve",
+    def from_plan(cls, plan: Mapping[str, Any], *, envsolve: EnvsolveSource | None = None,
                   regenerate: Sequence[str] = ()) -> Contract:
         if not isinstance(plan, Mapping) or plan.get("schema") != SCHEMA:
             schema = plan.get("schema") if isinstance(plan, Mapping) else None
@@ -144,12 +148,25 @@ class Contract:
             python=check("python", plan.get("python"), "python"),
             packages=packages, source_builds=builds, routes=routes, library_path=library_path, env=env,
             base_image=check("image", plan["base_image"], "base_image") if plan.get("base_image") else "",
+            python_source=_python_source(plan),
             compute_type=_one_of(plan, "compute_type",
                                  tuple(str(r["compute_type"]) for r in matrices.load("compute_types"))),
             target=_target(plan.get("target", {}), plan),
-            envsolve_spec=check("envsolve-spec", envsolve_spec, "--envsolve-spec"),
+            envsolve_spec=check("envsolve-spec", (envsolve or EnvsolveSource()).pip_argument, "--envsolve-spec"),
+            envsolve_wheel=check("wheel", envsolve.wheel, "--envsolve-spec") if envsolve and envsolve.wheel else "",
             regenerate=tuple(check("argument", a, "the regenerate command") for a in regenerate),
         )
+
+
+def _python_source(plan: Mapping[str, Any]) -> str:
+    """The plan's python_source kind; a plan written before it existed gets the same rule applied now."""
+    source = plan.get("python_source")
+    if source is None:
+        image, python = plan.get("base_image") or "", plan.get("python")
+        source = python_source(str(image), str(python)) if isinstance(python, str) else {}
+    if not isinstance(source, Mapping):
+        raise _bad("python_source", source, "an object")
+    return _one_of(source, "kind", ("image", "distribution", "uv"), "python_source.") if source else "image"
 
 
 def _bad(name: str, value: object, what: str) -> EnvsolveError:

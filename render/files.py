@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import importlib
 import os
 import shlex
@@ -19,10 +20,11 @@ from typing import Protocol
 import jinja2
 
 from envsolve import __version__
-from envsolve.atomic import write_text
+from envsolve.atomic import write_bytes
 from envsolve.errors import EnvsolveError
 from envsolve.render import KINDS, Kind
 from envsolve.render.contract import Contract
+from envsolve.render.selfwheel import EnvsolveSource
 
 __all__ = ["Output", "RenderContext", "check_outputs", "render_kinds", "write_outputs"]
 
@@ -33,6 +35,11 @@ class Output:
     text: str
     executable: bool = False
     remove: bool = False  # the file must not exist (a stale one from an earlier render would be used)
+    data: bytes | None = None  # a binary file (envsolve's wheel): written and compared as bytes, `text` unused
+
+    @property
+    def content(self) -> bytes:
+        return self.data if self.data is not None else self.text.encode("utf-8")
 
 
 class NotApplicable(Exception):
@@ -45,6 +52,7 @@ class RenderContext:
     warn: Callable[[str], None]
     folder: Path
     roots: tuple[str, ...] = ()  # envsolve's own dependencies, which the lock must hold too
+    envsolve: EnvsolveSource = field(default_factory=EnvsolveSource)  # envsolve's wheel, shipped with the files
     checking: bool = False
     after_write: list[Callable[[], None]] = field(default_factory=list)  # steps that read the written files
 
@@ -89,16 +97,30 @@ def header(contract: Contract) -> str:
     ])
 
 
-def render_kinds(names: list[str], context: RenderContext) -> tuple[list[Output], list[tuple[str, str]]]:
-    """The outputs of these kinds, and (kind, why) for each kind that does not apply to this plan."""
+def render_kinds(names: list[str], context: RenderContext, *,
+                 with_needs: bool = True) -> tuple[list[Output], list[tuple[str, str]]]:
+    """The outputs of these kinds, and (kind, why) for each kind that does not apply to this plan. `with_needs`
+    adds what they need: the lock for a kind that installs from it (kept when the folder holds this plan's
+    lock) and envsolve's wheel for a kind that installs envsolve."""
     outputs: list[Output] = []
     skipped: list[tuple[str, str]] = []
-    for kind in _kinds(names):
+    kinds = _kinds(names)
+    rendered: list[Kind] = []
+    for kind in kinds:
         module: KindModule = importlib.import_module(f"envsolve.render.kinds.{kind.module}")
         try:
             outputs += module.render(context, kind.name)
+            rendered.append(kind)
         except NotApplicable as why:
             skipped.append((kind.name, str(why)))
+    if not with_needs:
+        return outputs, skipped
+    if any(k.reads_lock for k in rendered) and not any(k.name == "lock" for k in kinds):
+        from envsolve.render.kinds import lock  # a file that installs from the lock is useless without it
+
+        outputs += lock.render(context, "implied")
+    if any(k.ships_envsolve for k in rendered) and context.envsolve.wheel:
+        outputs.append(Output(context.envsolve.wheel, "", data=context.envsolve.data))
     return outputs, skipped
 
 
@@ -125,7 +147,7 @@ def write_outputs(folder: Path, outputs: list[Output]) -> None:
         except OSError as error:
             raise EnvsolveError("output-unwritable", f"Cannot create {path.parent}: {error.strerror}.",
                                 hint="Choose an output folder you can write to (-o).") from None
-        write_text(path, output.text, hint="Choose an output folder you can write to (-o).")
+        write_bytes(path, output.content, hint="Choose an output folder you can write to (-o).")
         if output.executable:
             os.chmod(path, os.stat(path).st_mode | 0o111)
 
@@ -140,10 +162,22 @@ def check_outputs(folder: Path, outputs: list[Output]) -> list[str]:
                 diffs.append(f"{path}: left from an earlier render; this plan renders no such file\n")
             continue
         try:
-            old = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
-            old = ""
-        except (OSError, UnicodeDecodeError) as error:
+            raw = b""
+        except OSError as error:
+            raise EnvsolveError("render-check-unreadable", f"Cannot read {path}: {error}.",
+                                hint="Make the rendered folder readable, or render it again without --check.") from None
+        if raw == output.content:
+            continue
+        if output.data is not None:
+            diffs.append(f"{path}: differs (a binary file: {len(raw)} bytes on disk, {len(output.data)} from the plan; "
+                         f"sha256 {hashlib.sha256(raw).hexdigest()[:16]} vs "
+                         f"{hashlib.sha256(output.data).hexdigest()[:16]})\n")
+            continue
+        try:
+            old = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
             raise EnvsolveError("render-check-unreadable", f"Cannot read {path}: {error}.",
                                 hint="Make the rendered folder readable, or render it again without --check.") from None
         if old != output.text:

@@ -40,10 +40,12 @@ GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
     "word": (re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"), "a word of letters, digits and . + - _"),
     # Names for conda environments, Modal apps, notebook cells.
     "name": (re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"), "a name of letters, digits and . - _"),
-    # What the rendered files install envsolve from: a requirement, or a wheel or folder path.
-    "envsolve-spec": (re.compile(r"envsolve(?:\[[a-z,-]+\])?(?:[<>=!~]=?[0-9][0-9A-Za-z.*+-]*)?|"
-                                 r"(?:[A-Za-z0-9_./+-]|%20){1,512}"),
-                      "envsolve[==VERSION], or the path of an envsolve wheel or source folder"),
+    # What pip installs envsolve from where the rendered folder is not at hand: a requirement or a wheel's URL,
+    # never a path (pip would read "-r/etc/passwd" as an option); a wheel in the folder has its own grammar.
+    "envsolve-spec": (re.compile(r"envsolve(?:\[[a-z,-]+\])?(?:(?:==|>=|<=|~=|!=|<|>)[0-9][0-9A-Za-z.*+!-]*)?|"
+                                 r"https://[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+-]+){1,16}\.whl"),
+                      "envsolve[==VERSION] or the https URL of an envsolve wheel"),
+    "wheel": (re.compile(r"envsolve-[0-9][0-9A-Za-z.+_]{0,62}-py3-none-any\.whl"), "an envsolve wheel's file name"),
     "sha256": (re.compile(r"[0-9a-f]{64}"), "a sha256 hex digest"),
     # Regenerate commands written into headers: argv words, each re-quoted by shlex.
     "argument": (re.compile(r"[A-Za-z0-9_./:=,<>!~+@-]{1,512}"), "letters, digits and . / : = , < > ! ~ + @ - _"),

@@ -37,9 +37,13 @@ from packaging.utils import canonicalize_name
 from envsolve.errors import EnvsolveError
 from envsolve.render.contract import PYPI, Contract, Package
 
-__all__ = ["Lock", "Locked", "platform_tags", "resolve"]
+__all__ = ["Lock", "Locked", "check_pip", "platform_tags", "resolve"]
 
 RESOLVE_TIMEOUT_S = 900
+# pip accepts --platform/--python-version with --dry-run (no --target) from 23.3 on: pypa/pip#12215, fixed by
+# pull 12217 (merged 2023-08-09, released in 23.3). A fresh venv brings an older pip (23.2.1 with Python 3.11,
+# 22.0.2 on Ubuntu 22.04), so envsolve declares pip>=23.3 and names an older one as the cause here.
+PIP_MINIMUM = (23, 3)
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,30 @@ def target_environment(python: str, arch: str) -> dict[str, str]:
             "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
 
 
+def check_pip(interpreter: str = sys.executable) -> None:
+    """EnvsolveError `pip-too-old` when the pip of `interpreter` cannot resolve for another target."""
+    done = subprocess.run([interpreter, "-m", "pip", "--version"], capture_output=True, text=True, timeout=60)
+    words = done.stdout.split()
+    version = words[1] if done.returncode == 0 and len(words) > 1 else "none"
+    try:
+        parts = tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        parts = (0,)
+    if parts < PIP_MINIMUM:
+        wanted = ".".join(map(str, PIP_MINIMUM))
+        raise EnvsolveError(
+            "pip-too-old", f"Resolving a lock for another target needs pip {wanted} or newer; {interpreter} has pip "
+            f"{version}. Older pip refuses --platform and --python-version without --target (pypa/pip#12215).",
+            hint=f"Upgrade pip where envsolve runs: {interpreter} -m pip install --upgrade 'pip>={wanted}' "
+            "(installing envsolve with its dependencies does this).")
+
+
 def pip_dry_run(requirements: Iterable[str], *, python: str, arch: str, extra_indexes: Iterable[str] = (),
-                find_links: Path | None = None) -> list[dict[str, Any]]:
+                find_links: Path | None = None, interpreter: str = sys.executable) -> list[dict[str, Any]]:
     """pip's install report for these requirements on the target, binary wheels only; EnvsolveError when
     pip finds no consistent set (its own message, shortened)."""
-    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+    check_pip(interpreter)
+    command = [interpreter, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                "--only-binary=:all:", "--python-version", python, "--implementation", "cp", "--report", "-"]
     for tag in platform_tags(arch):
         command += ["--platform", tag]

@@ -35,17 +35,20 @@ def read_plan(path: str) -> dict[str, Any]:
     return plan
 
 
-def envsolve_roots(*, with_ray: bool = False) -> tuple[str, ...]:
-    """envsolve's own runtime dependencies (no extras): the rendered environment installs envsolve with
-    --no-deps, so the lock must hold them; `with_ray` adds the Ray the cluster files name."""
+def envsolve_roots(python: str, arch: str, *, with_ray: bool = False) -> tuple[str, ...]:
+    """envsolve's own runtime dependencies (no extras) on the target Python and architecture: the rendered
+    environment installs envsolve with --no-deps, so the lock must hold them (tomli below Python 3.11: the
+    markers are the target's, not this interpreter's); `with_ray` adds the Ray the cluster files name."""
+    from envsolve.render.lock import target_environment
+
     try:
         requires = metadata.requires("envsolve") or []
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-        requires = ["packaging>=23", "jinja2>=3.1"]
+        requires = ["packaging>=23", "jinja2>=3.1", "tomli>=2; python_version < '3.11'"]
     roots = []
     for text in requires:
         requirement = Requirement(text)
-        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+        if requirement.marker is None or requirement.marker.evaluate(target_environment(python, arch)):
             roots.append(f"{requirement.name}{requirement.specifier}")
     if with_ray:
         from envsolve.render.kinds.ray import RAY_VERSION

@@ -22,6 +22,7 @@ from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Finding
 from envsolve.resolver.packages import runs_on_gpu
 from envsolve.resolver.planner import Planner, Solution, image_rows, with_library_path
+from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
 
@@ -94,6 +95,7 @@ class Plan:
             "indexes": sorted({p.index for p in self.pins}),
             "libraries": self.libraries,
             "base_image": self.base_image,
+            "python_source": python_source(self.base_image, self.python),
             "env": self.env,
             "compute_type": self.compute_type,
             "decisions": [vars(d) for d in self.decisions],

