@@ -465,7 +465,15 @@ def image_rows(gpu: bool, pathway: str, python: str) -> list[tuple[str, Mapping[
         elif "base" in row.get("flavors", []):
             rows.append((f"nvidia/cuda:{row['cuda']}-base-{row['os']}", row))
     os_rank = {"ubuntu24.04": 3, "ubuntu22.04": 2}
-    return sorted(rows, key=lambda t: (Version(str(t[1]["cuda"])), os_rank.get(str(t[1]["os"]), 1)), reverse=True)
+    # For one CUDA release, an OS whose archive ships the plan's Python first: the image installs it from the
+    # distribution, with no interpreter download (resolver/python_source.py).
+    return sorted(rows, key=lambda t: (Version(str(t[1]["cuda"])), _ships_python(str(t[1]["os"]), python),
+                                       os_rank.get(str(t[1]["os"]), 1)), reverse=True)
+
+
+def _ships_python(os_release: str, python: str) -> bool:
+    row = matrices.load("os_glibc").one(os=os_release)
+    return bool(row and python in (row.get("pythons") or ()))
 
 
 def image_candidate(tag: str, row: Mapping[str, Any], pathway: str) -> Candidate:

@@ -19,7 +19,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from envsolve.render.contract import Package
-from envsolve.render.files import Output, RenderContext, template
+from envsolve.render.files import Output, RenderContext, header, template
 from envsolve.render.lock import Lock, Locked, resolve
 
 INDEX_FILE = "requirements-index.txt"
@@ -122,11 +122,20 @@ def current_lock(context: RenderContext) -> Lock | None:
     lock = parse(context)
     if lock is None:
         return None
+    size = len(header(context.contract).splitlines())
     for output in outputs(context, lock):
         on_disk = _read(context.folder / output.path)
-        if (on_disk is not None) == output.remove or (not output.remove and on_disk != output.text):
+        if (on_disk is not None) == output.remove or (
+                not output.remove and _body(on_disk, size) != _body(output.text, size)):
             return None
     return lock
+
+
+def _body(text: str | None, header_size: int) -> tuple[str, str]:
+    """A rendered file without the header's regenerate command (the plan's path may be spelled differently),
+    keeping its first line, which names the plan's sha256."""
+    lines = (text or "").splitlines(keepends=True)
+    return "".join(lines[:1]), "".join(lines[header_size:])
 
 
 def _as_on_disk(context: RenderContext) -> list[Output]:
