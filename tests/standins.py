@@ -53,8 +53,8 @@ def unavailable() -> str | None:
         return None
     if os.geteuid() != 0 or not shutil.which("dockerd"):
         return "no Docker engine running, and dockerd cannot be started (needs root and docker.io)"
-    log = open(CACHE.parent / "envsolve-dockerd.log" if CACHE.parent.is_dir() else "/tmp/envsolve-dockerd.log", "ab")
-    subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
+    with open("/tmp/envsolve-dockerd.log", "ab") as log:  # dockerd keeps its own copy of the descriptor
+        subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
     for _ in range(60):
         time.sleep(1)
         if subprocess.run([DOCKER, "info"], capture_output=True, timeout=60).returncode == 0:
