@@ -140,3 +140,28 @@ class TestWithModel:
                              hotwords="fan window", beam_size=2)
         result = transcribe(tiny_model(), audio.samples, options)  # type: ignore[arg-type]
         assert "window" in " ".join(s.text for s in result.segments).lower()
+
+
+def test_the_model_a_run_takes_is_said_and_never_the_offline_sample_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envsolve.pipeline.asr import choose_model
+
+    monkeypatch.delenv("WHISPER_MODEL", raising=False)
+    assert choose_model(None, "cuda") == ("large-v3", "the default on cuda; --model or WHISPER_MODEL picks another")
+    assert choose_model(None, "cpu")[0] == "small"
+    monkeypatch.setenv("WHISPER_MODEL", "/models/large-v3")
+    assert choose_model(None, "cuda") == ("/models/large-v3", "from WHISPER_MODEL")
+    assert choose_model("medium", "cuda") == ("medium", "--model")
+
+
+def test_a_run_without_a_model_names_the_default_it_tried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from envsolve.cli import main
+
+    monkeypatch.delenv("WHISPER_MODEL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: the default model is not here
+    sample = Path(__file__).resolve().parent.parent / "envsolve" / "data" / "two-speakers.flac"
+    assert main(["run", str(sample), "-o", str(tmp_path / "out"), "--no-diarize", "--device", "cpu",
+                 "--progress", "none"]) != 0
+    err = capsys.readouterr().err
+    assert "'small'" in err and "the default on cpu" in err

@@ -60,3 +60,18 @@ def test_wheel_holds_every_source_and_data_file_and_nothing_else(wheel: tuple[zi
 def test_build_prints_no_warning(wheel: tuple[zipfile.ZipFile, str]) -> None:
     _, log = wheel
     assert [line for line in log.splitlines() if "warn" in line.lower()] == [], log
+
+
+def test_the_wheel_render_ships_is_the_wheel_setuptools_builds(wheel: tuple[zipfile.ZipFile, str]) -> None:
+    """render/selfwheel.py rebuilds envsolve's wheel from the running envsolve without setuptools: the same files
+    with the same bytes (RECORD and WHEEL name their own generator)."""
+    import io
+
+    from envsolve.render.selfwheel import build_wheel
+
+    ours = zipfile.ZipFile(io.BytesIO(build_wheel()))
+    archive, _ = wheel
+    generated = ("/RECORD", "/WHEEL")
+    theirs = {n for n in archive.namelist() if not n.endswith(generated)}
+    assert {n for n in ours.namelist() if not n.endswith(generated)} == theirs
+    assert [n for n in theirs if ours.read(n) != archive.read(n)] == []

@@ -19,10 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import HOSTS
-from envsolve.cli import main
+from envsolve.cli import build_parser, main
+from envsolve.commands.render import render_context
 from envsolve.errors import EnvsolveError
 from envsolve.render.contract import Contract
+from envsolve.render.files import render_kinds, write_outputs
 from envsolve.render.kinds.environment import dev_environment
+from envsolve.render.selfwheel import envsolve_source
+from envsolve.resolver.failure import NoSolution
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "render"
@@ -43,13 +47,20 @@ HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadoli
 
 
 def _render(tmp: Path, args: list[str], kinds: list[str] = PURE_KINDS) -> Path:
+    """The kinds rendered through the command's own plan and contract code, without the lock that some of them
+    read and envsolve's wheel (the lock resolves against the registry: tests/test_render_lock.py; the CLI with a
+    committed lock is tested below and in tests/test_docker.py)."""
     out = tmp / "out"
-    assert main(["render", *kinds, *args, "-o", str(out)]) == 0
+    context = render_context(build_parser().parse_args(["render", *kinds, *args, "-o", str(out)]))
+    outputs, _ = render_kinds(kinds, context, with_needs=False)
+    write_outputs(out, outputs)
     return out
 
 
 def _files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """The text files of a rendered folder (envsolve's wheel is binary: tests/test_render_wheel.py)."""
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix != ".whl"}
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
@@ -77,11 +88,11 @@ def _every_plan() -> list[tuple[str, list[str]]]:
 def test_every_dockerfile_passes_hadolint(label: str, args: list[str], tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    code = main(["render", "dockerfile", "script", "modal", "colab", *args, "-o", str(tmp_path)])
-    if code == 1:  # no stack fits this host: a refusal, and no file
-        assert not tmp_path.joinpath("Dockerfile").exists()
+    try:
+        tmp_path = _render(tmp_path, args, ["dockerfile", "script", "modal", "colab"])
+    except NoSolution:  # no stack fits this host: a refusal, and no file
         return
-    assert code == 0
+    assert "# syntax=" not in (tmp_path / "Dockerfile").read_text()  # no frontend image to pull
     lint = subprocess.run([HADOLINT, "--failure-threshold", "warning", str(tmp_path / "Dockerfile")],
                           capture_output=True, text=True, timeout=60)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -91,9 +102,11 @@ def test_every_dockerfile_passes_hadolint(label: str, args: list[str], tmp_path:
 
 
 def test_check_round_trips_and_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--host", "example:colab-l4"]
-    out = _render(tmp_path, args)
-    capsys.readouterr()
+    out = tmp_path / "out"
+    shutil.copytree(DATA / "cpu-faster-whisper", out)  # a current lock: kept, not resolved again
+    args = ["--plan", str(DATA / "cpu-faster-whisper.plan.json")]
+    assert main(["render", *PURE_KINDS, *args, "-o", str(out)]) == 0
+    assert "resolved now" not in capsys.readouterr().err
     assert main(["render", *PURE_KINDS, *args, "-o", str(out), "--check"]) == 0
     dockerfile = out / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("USER 10001", "USER root"))
@@ -142,10 +155,10 @@ def test_a_kind_that_does_not_apply_says_why(tmp_path: Path, capsys: pytest.Capt
     plan = json.loads((DATA / "cpu-faster-whisper.plan.json").read_text())
     plan["base_image"] = ""
     (tmp_path / "plan.json").write_text(json.dumps(plan))
-    assert main(["render", "dockerfile", "script", "--plan", str(tmp_path / "plan.json"), "-o",
+    assert main(["render", "dockerfile", "colab", "--plan", str(tmp_path / "plan.json"), "-o",
                  str(tmp_path / "out")]) == 0
     assert "dockerfile does not apply to this plan: the plan names no base image" in capsys.readouterr().err
-    assert (tmp_path / "out" / "install.sh").is_file() and not (tmp_path / "out" / "Dockerfile").exists()
+    assert (tmp_path / "out" / "colab-cell.py").is_file() and not (tmp_path / "out" / "Dockerfile").exists()
 
 
 # --- values from outside ---------------------------------------------------------------------------------------
@@ -190,7 +203,7 @@ def test_every_hostile_value_is_refused(field: tuple[Any, ...], value: str) -> N
 @given(value=HOSTILE)
 def test_hostile_envsolve_spec_and_flags_are_refused(value: str) -> None:
     with pytest.raises(EnvsolveError):
-        Contract.from_plan(PLAN, envsolve_spec=value)
+        envsolve_source(value)
     with pytest.raises(EnvsolveError):
         Contract.from_plan(PLAN, regenerate=["--host", value])
 
@@ -211,8 +224,10 @@ def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
                "GITHUB_TOKEN": "ghp_sEcReTgItHuB1234", "AWS_SECRET_ACCESS_KEY": "aws/SeCrEt+KeY/123",
                "WANDB_API_KEY": "wandb0123456789secret", "OPENAI_API_KEY": "sk-SeCrEtOpEnAi42"}
     env = {**os.environ, **secrets}
-    for args in (["--host", "example:colab-l4"], ["--host", "example:cuda13-l4", "--workload", "whisperx"]):
-        out = tmp_path / args[1].replace(":", "-")
+    for name in ("cpu-faster-whisper", "cuda13-l4-faster-whisper"):
+        out = tmp_path / name
+        shutil.copytree(DATA / name, out)  # the committed lock: every kind renders without resolving
+        args = ["--plan", str(DATA / f"{name}.plan.json")]
         done = subprocess.run([sys.executable, "-m", "envsolve", "render", *PURE_KINDS, *args, "-o", str(out)],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
@@ -250,7 +265,8 @@ def test_ray_cluster_files_run_the_image_on_gpus_with_the_token_from_a_secret(tm
     from envsolve.render.kinds.ray import RAY_VERSION
     from envsolve.render.plans import envsolve_roots
 
-    assert kube["spec"]["rayVersion"] == RAY_VERSION and f"ray=={RAY_VERSION}" in envsolve_roots(with_ray=True)
+    assert kube["spec"]["rayVersion"] == RAY_VERSION
+    assert f"ray=={RAY_VERSION}" in envsolve_roots("3.11", "x86_64", with_ray=True)
 
 
 def test_a_stale_index_file_is_removed_and_check_reports_it(tmp_path: Path) -> None:

@@ -131,6 +131,17 @@ def current_lock(context: RenderContext) -> Lock | None:
     return lock
 
 
+def _with_disk_header(context: RenderContext, output: Output) -> Output:
+    """The output with the folder's regenerate command when its plan line matches (the lock was made from this
+    plan, through a path spelled another way), so --check reports what changed in the lock, not the spelling."""
+    on_disk = _read(context.folder / output.path)
+    size = len(header(context.contract).splitlines())
+    if output.remove or on_disk is None or _body(on_disk, size)[0] != _body(output.text, size)[0]:
+        return output
+    lines = on_disk.splitlines(keepends=True)[:size]
+    return Output(output.path, "".join(lines) + _body(output.text, size)[1])
+
+
 def _body(text: str | None, header_size: int) -> tuple[str, str]:
     """A rendered file without the header's regenerate command (the plan's path may be spelled differently),
     keeping its first line, which names the plan's sha256."""
@@ -143,7 +154,7 @@ def _as_on_disk(context: RenderContext) -> list[Output]:
     placeholder saying what is wanted when there is no lock of this plan to read."""
     lock = parse(context)
     if lock is not None:
-        return outputs(context, lock)
+        return [_with_disk_header(context, output) for output in outputs(context, lock)]
     wanted = template("requirements.lock.j2", context.contract, lock=Lock(context.contract.python,
                       context.contract.target.arch, (), (), (), ()), digest="").splitlines()[0]
     pins = ", ".join(p.requirement for p in context.contract.packages if p.exact)
