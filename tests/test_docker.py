@@ -94,3 +94,32 @@ def test_gpu_images_build_through_their_doctor_and_only_the_gpu_is_missing(engin
     report = json.loads(doctor.stdout)
     codes = sorted({f["code"] for f in report["findings"]})
     assert codes == ["gpu-not-visible"], doctor.stdout[-3000:]
+
+
+def test_the_uv_branch_installs_uv_from_pypi_by_hash_as_far_as_this_network_allows(engine: None,
+                                                                                   tmp_path: Path) -> None:
+    """A Python no OS release of the image ships (3.13 on Ubuntu 22.04): uv comes from PyPI through the
+    distribution's python3 -m venv, checked by hash, and installs CPython from GitHub, which is unreachable here;
+    the build runs the rendered steps up to that download and the download fails for the network's reason only."""
+    from envsolve.cli import build_parser
+    from envsolve.commands.render import render_context
+    from envsolve.render.files import render_kinds, write_outputs
+
+    out = tmp_path / "uv"
+    args = build_parser().parse_args(["render", "dockerfile", "--host", "example:aws-dlami-a10g", "--python", "3.13",
+                                      "--workload", "faster-whisper", "-o", str(out)])
+    context = render_context(args)
+    assert context.contract.python_source == "uv"
+    outputs, _ = render_kinds(["dockerfile"], context, with_needs=False)
+    write_outputs(out, outputs)
+    rendered = (out / "Dockerfile").read_text()
+    # The rendered build stage up to uv's CPython download, then what this network allows to be checked.
+    head = rendered[:rendered.index("ENV UV_PYTHON_INSTALL_DIR")]
+    (out / "Dockerfile").write_text(head + "RUN /opt/uv-tool/bin/uv --version\n"
+                                   "RUN /opt/uv-tool/bin/uv python install 3.13 || echo UV-PYTHON-DOWNLOAD-FAILED\n")
+    base = rendered.split("FROM ", 1)[1].split()[0]
+    standins.standin(base)
+    done = standins.docker("build", "--no-cache", "--progress", "plain", str(out), timeout=1200)
+    log = done.stdout + done.stderr
+    assert "uv 0.9.28" in log  # installed from PyPI, every file checked against the hashes the Dockerfile names
+    assert "UV-PYTHON-DOWNLOAD-FAILED" in log and "github" in log.lower()  # the one step this network cannot take

@@ -34,3 +34,30 @@ def test_the_lock_resolves_for_its_target(args: list[str], tmp_path: Path) -> No
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==")
             assert re.search(rf"^{re.escape(name)}=={re.escape(version.split('+')[0])}", both, re.M | re.I), line
+
+
+def test_a_kind_alone_writes_the_lock_it_reads_with_envsolves_own_dependencies(tmp_path: Path) -> None:
+    """`render script` into an empty folder: install.sh reads requirements.lock, so the lock is resolved with it;
+    a Python 3.10 target (Ubuntu 22.04's, the DLAMI example) gets tomli, which envsolve needs there."""
+    assert main(["render", "script", "--host", "example:aws-dlami-a10g", "--python", "3.10", "--workload",
+                 "faster-whisper", "-o", str(tmp_path)]) == 0
+    lock = (tmp_path / "requirements.lock").read_text()
+    for name in ("jinja2", "packaging", "tomli", "pip"):
+        assert re.search(rf"^{name}==", lock, re.M), name
+    assert (tmp_path / "install.sh").is_file() and list(tmp_path.glob("envsolve-*.whl"))
+
+
+def test_the_uv_wheel_hashes_are_pypis() -> None:
+    """The Dockerfile's uv pin (render/kinds/dockerfile.py) against PyPI's simple index (PEP 691 JSON)."""
+    import json
+    import urllib.request
+
+    from envsolve.render.kinds.dockerfile import UV_HASHES, UV_VERSION
+
+    request = urllib.request.Request("https://pypi.org/simple/uv/",
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        files = json.load(response)["files"]
+    linux = {f["hashes"]["sha256"] for f in files if f["filename"].startswith(f"uv-{UV_VERSION}-")
+             and ("x86_64" in f["filename"] or "aarch64" in f["filename"]) and "linux" in f["filename"]}
+    assert set(UV_HASHES) <= linux and len(UV_HASHES) >= 2
