@@ -97,8 +97,17 @@ def _dist_info() -> dict[str, bytes]:
     folder = f"envsolve-{__version__}.dist-info"
     out = {f"{folder}/{name}": (distribution.read_text(name) or "").encode() for name in DIST_INFO_FILES
            if distribution.read_text(name) is not None}
+    out[f"{folder}/METADATA"] = _without_description(distribution.read_text("METADATA") or "").encode()
     out[f"{folder}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: envsolve\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     return out
+
+
+def _without_description(metadata_text: str) -> str:
+    """METADATA's headers only: the long description (the README) is left out, so an editable install whose
+    metadata was made before the README last changed ships the same bytes as a fresh install."""
+    headers = metadata_text.split("\n\n", 1)[0]
+    lines = [line for line in headers.splitlines() if not line.startswith("Description-Content-Type:")]
+    return "\n".join(lines) + "\n"
 
 
 def build_wheel() -> bytes:

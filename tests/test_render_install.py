@@ -35,6 +35,12 @@ def envsolve_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _dev_wheel() -> bytes:
+    from envsolve.render.selfwheel import build_wheel
+
+    return build_wheel()
+
+
 def _install(name: str, wheel: Path, tmp_path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path / "render"
     shutil.copytree(DATA / name, out)  # the committed lock of this plan: render keeps it (no resolution here)
@@ -65,6 +71,12 @@ def test_the_cpu_script_builds_an_environment_that_transcribes(envsolve_wheel: P
     where = subprocess.run([str(venv / "bin/python"), "-c", "import envsolve; print(envsolve.__file__)"],
                            capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert where.startswith(str(venv))
+    # The installed envsolve ships the same wheel again, byte for byte: --check in CI stays meaningful whichever
+    # envsolve renders, and the wheel is what the image installs.
+    shipped = subprocess.run([str(venv / "bin/python"), "-c", "import sys; from envsolve.render.selfwheel import "
+                              "build_wheel; sys.stdout.buffer.write(build_wheel())"], capture_output=True,
+                             check=True, cwd=tmp_path, timeout=120).stdout
+    assert shipped == _dev_wheel()
 
 
 def test_the_gpu_script_installs_cuda_wheels_and_only_the_gpu_is_missing(envsolve_wheel: Path,
