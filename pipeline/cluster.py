@@ -141,8 +141,13 @@ def run_on_ray(options: RunOptions, progress: Progress, *, address: str = "local
     gpu = options.asr.device != "cpu" and gpus > 0
     slots = workers or (gpus if gpu else max(1, int(resources.get("CPU", 1))))
     actor_class = ray.remote(num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1, max_restarts=0)(_Worker)
-    worker_options = dataclasses.replace(options, asr=dataclasses.replace(
-        options.asr, device="cuda" if gpu else "cpu") if options.asr.device == "auto" else options.asr)
+    asr = dataclasses.replace(options.asr, device="cuda" if gpu else "cpu") if options.asr.device == "auto" \
+        else options.asr
+    if not gpu and not asr.cpu_threads:
+        # A CPU worker holds one CPU slot: one CTranslate2 thread, not the machine's default per worker (which
+        # oversubscribes the cores several workers share).
+        asr = dataclasses.replace(asr, cpu_threads=1)
+    worker_options = dataclasses.replace(options, asr=asr)
 
     actors: dict[Any, str] = {}
     running: dict[Any, tuple[Any, str]] = {}  # ref -> (actor, file)
