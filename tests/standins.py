@@ -5,8 +5,11 @@ Image registries are unreachable from these machines; Debian's archive is not. T
 - `python:3.11-slim-bookworm`: Debian's Python 3.11 with venv, linked where the official image has it.
 - `nvidia/cuda:<tag>`: the same root with the ENV of NVIDIA's image (NVIDIA_REQUIRE_CUDA, CUDA_VERSION, PATH,
   LD_LIBRARY_PATH, NVIDIA_VISIBLE_DEVICES) from matrices/cuda_images.toml. The base flavour holds no CUDA library
-  a pathway-B plan uses, so nothing of NVIDIA's is missing there; Debian is not Ubuntu (the plan's Python must be
-  one Debian bookworm ships: 3.11).
+  a pathway-B plan uses, so nothing of NVIDIA's is missing there. The runtime flavour (pathway A: ctranslate2
+  loads the image's cuBLAS) gets NVIDIA's cuBLAS of the image's CUDA release from the nvidia-cublas-cu12 wheel
+  (the same libraries NVIDIA's libcublas-12-x package installs, same sonames), in /usr/local/cuda-X.Y/targets/
+  x86_64-linux/lib with an ld.so.conf.d entry and ldconfig, as NVIDIA's image lays them out. Debian is not
+  Ubuntu (the plan's Python must be one Debian bookworm ships: 3.11).
 Each carries this machine's proxy CA at a path of its own (PIP_CERT, SSL_CERT_FILE point at it: apt's
 ca-certificates rewrites the system bundle). Images are labelled with a hash of their recipe and rebuilt when it
 changes; they stay in the Docker engine between runs.
@@ -110,18 +113,39 @@ def _cuda_env(tag: str) -> dict[str, str]:
             "NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
 
 
+# cuBLAS that NVIDIA's runtime images of a CUDA release ship (dist/<cuda>/ubuntu2204/runtime/Dockerfile
+# NV_LIBCUBLAS_VERSION), as PyPI's nvidia-cublas-cu12 wheel of the same version.
+RUNTIME_CUBLAS = {"12.2.2": "12.2.5.6"}
+
+
+def _cublas_stages(tag: str) -> tuple[list[str], list[str]]:
+    """A fetch stage on the Python stand-in that unpacks the cuBLAS wheel, and the steps that lay it out."""
+    cuda = tag.split(":", 1)[1].split("-")[0]
+    assert cuda in RUNTIME_CUBLAS, f"no cuBLAS recorded for the {tag} stand-in (RUNTIME_CUBLAS)"
+    lib = f"/usr/local/cuda-{'.'.join(cuda.split('.')[:2])}/targets/x86_64-linux/lib"
+    fetch = [f"FROM {standin('python:3.11-slim-bookworm')} AS fetch",
+             f"RUN python3 -m venv /v && /v/bin/pip download --no-deps -q -d /w nvidia-cublas-cu12=={RUNTIME_CUBLAS[cuda]} "
+             "&& python3 -m zipfile -e /w/*.whl /x"]
+    steps = [f"COPY --from=fetch /x/nvidia/cublas/lib/ {lib}/",
+             f"RUN echo {lib} > /etc/ld.so.conf.d/000_cuda.conf && ldconfig"]
+    return fetch, steps
+
+
 def standin(tag: str) -> str:
     """Build (or reuse) the stand-in tagged `tag` (python:3.11-slim-bookworm or nvidia/cuda:...-base-...)."""
     base = rootfs_image()
+    prelude: list[str] = []
     if tag.startswith("python:"):
         assert tag == "python:3.11-slim-bookworm", f"no stand-in recipe for {tag}: Debian bookworm has Python 3.11"
         steps, env = _python_steps(), {"PYTHON_VERSION": "3.11"}
     elif tag.startswith("nvidia/cuda:") and "-base-" in tag:
         steps, env = [], _cuda_env(tag)
+    elif tag.startswith("nvidia/cuda:") and tag.split(":", 1)[1].split("-")[1] == "runtime":
+        (prelude, steps), env = _cublas_stages(tag), _cuda_env(tag)
     else:
         raise AssertionError(f"no stand-in recipe for {tag}")
     ca_env = {"PIP_CERT": CA_PATH, "SSL_CERT_FILE": CA_PATH, "REQUESTS_CA_BUNDLE": CA_PATH, "CURL_CA_BUNDLE": CA_PATH}
-    lines = [f"FROM {base}", "COPY ca.crt " + CA_PATH, *steps,
+    lines = [*prelude, f"FROM {base}", "COPY ca.crt " + CA_PATH, *steps,
              "ENV " + " ".join(f'{k}="{v}"' for k, v in {**env, **ca_env}.items())]
     recipe = _recipe(tag, *lines, HOST_CA.read_text())
     if _current(tag, recipe):
