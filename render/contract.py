@@ -148,8 +148,12 @@ class Contract:
                                  tuple(str(r["compute_type"]) for r in matrices.load("compute_types"))),
             target=_target(plan.get("target", {}), plan),
             envsolve_spec=check("envsolve-spec", envsolve_spec, "--envsolve-spec"),
-            regenerate=tuple(check("argument", a, "the regenerate command") for a in regenerate),
+            regenerate=tuple(check("argument", a, "the regenerate command", hint=REGENERATE_HINT) for a in regenerate),
         )
+
+
+REGENERATE_HINT = ("The command's words are written into every file's header: rename the plan or snapshot file (or "
+                   "give the value) using only letters, digits, spaces and . / : = , < > ! ~ + @ - _.")
 
 
 def _bad(name: str, value: object, what: str) -> EnvsolveError:

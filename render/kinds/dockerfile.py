@@ -8,7 +8,7 @@ fails to build. A builder has no GPU: the doctor there ignores only `gpu-not-vis
 
 from __future__ import annotations
 
-from envsolve.render.files import NotApplicable, Output, RenderContext, template
+from envsolve.render.files import NotApplicable, Output, RenderContext, header, template
 
 VENV = "/opt/venv"
 # nvidia/cuda images carry no Python: uv installs a python-build-standalone CPython of the plan's X.Y (the
@@ -34,5 +34,5 @@ def render(context: RenderContext, kind: str) -> list[Output]:
         uv_python=not has_python, python_home=PYTHON_HOME,
         python_bin=f"python{c.python}" if has_python else f"{PYTHON_HOME}/bin/python{c.python}",
         whisper_model=WHISPER_MODEL, diarization_model=diarization, apt=c.decodes_with_torchcodec)),
-        Output(".dockerignore", "# Only the lock files go into the build context.\n*\n!requirements.lock\n"
-               "!requirements-index.txt\n")]
+        Output(".dockerignore", header(c) + "\n# Only the lock files go into the build context.\n*\n"
+               "!requirements.lock\n!requirements-index.txt\n")]

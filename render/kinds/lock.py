@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
-from envsolve.render.files import Output, RenderContext, header, template
+from envsolve.render.files import Output, RenderContext, header, read_rendered, template
 from envsolve.render.lock import Lock, resolve
 
 INDEX_FILE = "requirements-index.txt"
@@ -36,9 +36,9 @@ def _as_on_disk(context: RenderContext) -> list[Output]:
     """For --check: the files on disk when they belong to this plan and hold its pins, else what differs."""
     found = []
     for name in ("requirements.lock", INDEX_FILE):
-        path = context.folder / name
-        if path.is_file():
-            found.append((name, path.read_text(encoding="utf-8")))
+        text, _ = read_rendered(context.folder / name)  # bounded, regular files only; check_outputs names the rest
+        if text is not None:
+            found.append((name, text))
     if not found:
         return [Output("requirements.lock", "(no lock: run `envsolve render lock` with the same plan)\n")]
     text = "".join(t for _, t in found)
