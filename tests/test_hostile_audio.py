@@ -5,6 +5,7 @@ reach the terminal escaped."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def test_windows_cover_the_audio_and_cut_in_the_quietest_frame() -> None:
         samples[at : at + 1600] *= 0.001
     spans = windows(samples, 16000, 30.0)
     assert spans[0][0] == 0 and spans[-1][1] == len(samples)
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
     assert all(end - start <= 30 * 16000 for start, end in spans)
     cuts = [end for _, end in spans[:-1]]
     assert len(cuts) == 3 and all(at <= cut <= at + 1600 for at, cut in zip(quiet, cuts, strict=True))
@@ -106,7 +107,7 @@ def test_a_long_recording_is_transcribed_in_windows_with_times_in_place(monkeypa
                             release=lambda a, b: released.append((a, b)))
     assert len(released) >= 3 and released[-1][1] == len(audio.samples)
     words = [w for s in result.segments for w in s.words]
-    assert all(a.start <= b.start for a, b in zip(words, words[1:], strict=False))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(words))
     assert words[-1].end > audio.duration - 20 and all(0 <= w.start <= w.end <= audio.duration for w in words)
     hypothesis = " ".join(s.text for s in result.segments)
     assert word_error_rate(talk.text, hypothesis) <= 0.15, hypothesis
