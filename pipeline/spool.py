@@ -11,14 +11,33 @@ done (MADV_DONTNEED; the file is still there if they are touched again). The fil
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import mmap
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["Spool"]
+__all__ = ["Spool", "trim_heap"]
 
 _ITEM = 4  # bytes per float32 sample
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+
+
+def trim_heap() -> None:
+    """Give the heap a stage freed back to the kernel. glibc keeps freed arenas mapped, so without this the
+    resident size creeps up window after window (484 MB against 414 MB for 30 min of tiny.en)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class Spool:
@@ -52,12 +71,12 @@ class Spool:
 
     def release(self, start: int, end: int) -> None:
         """Drop samples [start, end) from this process's resident memory (whole pages inside the range)."""
-        if self._map is None or not hasattr(mmap, "MADV_DONTNEED"):
-            return
-        first = -(-start * _ITEM // mmap.PAGESIZE) * mmap.PAGESIZE
-        last = min(end, self.samples) * _ITEM // mmap.PAGESIZE * mmap.PAGESIZE
-        if last > first:
-            self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
+        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
+            first = -(-start * _ITEM // mmap.PAGESIZE) * mmap.PAGESIZE
+            last = min(end, self.samples) * _ITEM // mmap.PAGESIZE * mmap.PAGESIZE
+            if last > first:
+                self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
+        trim_heap()
 
     @contextlib.contextmanager
     def closing_on_error(self) -> Iterator[None]:
