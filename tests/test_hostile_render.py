@@ -83,7 +83,7 @@ def test_check_reads_only_regular_files_bounded(tmp_path: Path, kind: str) -> No
     result = envsolve("render", "dockerfile", "requirements", *HOST, "-o", out, "--check", timeout=30)
     text = assert_clean(result, 1, "Dockerfile", "differ")
     assert {"fifo": "not a regular file", "dev-zero": "not a regular file", "folder": "not a regular file",
-            "huge": "larger than 4 MiB", "binary": "not UTF-8"}[kind] in text
+            "huge": "larger than 64 MiB", "binary": "not UTF-8"}[kind] in text
 
 
 def test_check_escapes_what_an_edited_file_holds(tmp_path: Path) -> None:

@@ -36,9 +36,9 @@ def _as_on_disk(context: RenderContext) -> list[Output]:
     """For --check: the files on disk when they belong to this plan and hold its pins, else what differs."""
     found = []
     for name in ("requirements.lock", INDEX_FILE):
-        text, _ = read_rendered(context.folder / name)  # bounded, regular files only; check_outputs names the rest
-        if text is not None:
-            found.append((name, text))
+        data, _ = read_rendered(context.folder / name)  # bounded, regular files only; check_outputs names the rest
+        if data is not None:
+            found.append((name, data.decode("utf-8", "replace")))
     if not found:
         return [Output("requirements.lock", "(no lock: run `envsolve render lock` with the same plan)\n")]
     text = "".join(t for _, t in found)
