@@ -172,3 +172,10 @@ def test_a_broken_committed_matrix_is_named(committed: Path, empty_index: FakeIn
     result = envsolve("matrices", "verify", "whisperx", "--index-url", empty_index.url, "--matrices", committed,
                       "--cache-dir", tmp_path / "cache", "--quiet")
     assert_clean(result, 2, "error[bad-matrix]", "whisperx.toml")
+
+
+def test_a_malformed_pip_index_url_is_named_as_where_it_came_from(committed: Path, tmp_path: Path) -> None:
+    result = envsolve("matrices", "verify", "whisperx", "--matrices", committed, "--cache-dir", tmp_path / "cache",
+                      "--quiet", env={"PIP_INDEX_URL": "http://[::1"})
+    assert "PIP_INDEX_URL" in one_line_error(result)
+    assert_clean(result, 2, "error[bad-index-url]")

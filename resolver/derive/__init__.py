@@ -122,7 +122,8 @@ def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None 
     if unknown:
         raise EnvsolveError("unknown-matrix", f"{', '.join(unknown)}: not a derivable matrix.",
                             hint=f"Derivable: {', '.join(DERIVABLE)}; the others are curated by hand.")
-    url, where = (check_index_url(index_url), "--index-url") if index_url is not None else configured_index()
+    url, where = (index_url, "--index-url") if index_url is not None else configured_index()
+    check_index_url(url, where)
     if mode == "refresh":
         _check_writable(folder)
     if cache is not None:
@@ -163,17 +164,18 @@ def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None 
                   fetcher.requests, str(cache) if cache else "none")
 
 
-def check_index_url(url: str) -> str:
-    """An index URL the derivation can read: http(s) with a host, or file: naming a folder (a local mirror)."""
+def check_index_url(url: str, where: str = "--index-url") -> str:
+    """An index URL the derivation can read: http(s) with a host, or file: naming a folder (a local mirror).
+    `where` names what gave it (the flag, PIP_INDEX_URL, a pip.conf line)."""
     hint = "Pass the simple index's URL, e.g. --index-url https://pypi.org/simple/ (or a mirror's), or leave it out."
     shown = printable(url[:200]) or "empty"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as error:
-        raise EnvsolveError("bad-index-url", f"--index-url {shown}: not a URL ({error}).", hint=hint) from None
+        raise EnvsolveError("bad-index-url", f"{where} {shown}: not a URL ({error}).", hint=hint) from None
     if any(c.isspace() or not c.isprintable() for c in url) or len(url) > 2000:
-        raise EnvsolveError("bad-index-url", f"--index-url {shown}: a URL holds no spaces or control characters.",
+        raise EnvsolveError("bad-index-url", f"{where} {shown}: a URL holds no spaces or control characters.",
                             hint=hint)
     if parts.scheme in ("http", "https") and parts.hostname:
         return url
@@ -181,7 +183,7 @@ def check_index_url(url: str) -> str:
         return url
     why = ("a file: URL must name a folder laid out as a simple index" if parts.scheme == "file"
            else "an index URL is http(s)://HOST/... or file:///FOLDER")
-    raise EnvsolveError("bad-index-url", f"--index-url {shown}: {why}.", hint=hint)
+    raise EnvsolveError("bad-index-url", f"{where} {shown}: {why}.", hint=hint)
 
 
 def _check_writable(folder: Path) -> None:
