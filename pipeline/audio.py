@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envsolve.errors import EnvsolveError
-from envsolve.pipeline.spool import Spool
+from envsolve.pipeline.spool import Spool, SpoolError
 from envsolve.terminal import printable
 
 if TYPE_CHECKING:
@@ -170,14 +170,27 @@ def decode(path: Path | str) -> Audio:
         raise _fail("audio-truncated", path, f"is truncated: its WAV header promises {shortfall} more bytes than "
                     "the file holds", "Copy the file again; if the recorder crashed, `sox INPUT FIXED.wav` keeps "
                     "what is there.")
-    packets = bad = 0
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as error:  # InvalidDataError, PermissionError and friends
         raise _fail("audio-not-audio", path, f"is not an audio or video file FFmpeg can read ({error.strerror})",
                     "Convert it with `ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.wav`, or leave it out.") from None
+    try:
+        with container:
+            return _decode(path, container)
+    except SpoolError as error:
+        raise _fail("audio-spool-failed", path, f"cannot be decoded: the temporary folder cannot hold its audio "
+                    f"({error})", "Free space where TMPDIR points (230 MB an hour of audio), or point TMPDIR at a "
+                    "larger disk.") from None
+
+
+def _decode(path: Path, container: Any) -> Audio:
+    """The decode proper, from an open container; SpoolError when the temporary folder gives out."""
+    import av
+
+    packets = bad = 0
     spool = Spool()
-    with container, spool.closing_on_error():
+    with spool.closing_on_error():
         if not container.streams.audio:
             # FFmpeg opens nearly anything (a text file as "tty" art), so "no audio stream" is how
             # most non-audio files show up; one reference for both keeps scripts simple.

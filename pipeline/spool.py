@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["Spool", "trim_heap"]
+__all__ = ["Spool", "SpoolError", "trim_heap"]
 
 _ITEM = 4  # bytes per float32 sample
 
@@ -40,12 +40,19 @@ def trim_heap() -> None:
         trim(0)
 
 
+class SpoolError(Exception):
+    """The temporary folder cannot hold the decoded audio (full, read-only, over a file size limit)."""
+
+
 class Spool:
     """An append-only float32 file with a running peak, mapped once writing is done."""
 
     def __init__(self) -> None:
         # Unlinked at once: nothing is left behind whatever ends the process.
-        self._file = tempfile.TemporaryFile(prefix="envsolve-audio-")  # noqa: SIM115 - lives as long as the mapping
+        try:
+            self._file = tempfile.TemporaryFile(prefix="envsolve-audio-")  # noqa: SIM115 - lives with the mapping
+        except OSError as error:
+            raise SpoolError(error.strerror or str(error)) from None
         self.samples = 0
         self.peak = 0.0
         self._map: mmap.mmap | None = None
@@ -56,14 +63,20 @@ class Spool:
             chunk = frame.to_ndarray().reshape(-1)
             if chunk.size:
                 self.peak = max(self.peak, float(abs(chunk).max()))
-                self._file.write(chunk.astype("float32", copy=False).tobytes())
+                try:
+                    self._file.write(chunk.astype("float32", copy=False).tobytes())
+                except OSError as error:  # ENOSPC, EFBIG
+                    raise SpoolError(error.strerror or str(error)) from None
                 self.samples += chunk.size
 
     def mapped(self) -> Any:
         """The samples as a writable numpy array backed by the file (copy-on-write: nothing is written back)."""
         import numpy as np
 
-        self._file.flush()
+        try:
+            self._file.flush()
+        except OSError as error:
+            raise SpoolError(error.strerror or str(error)) from None
         if self.samples == 0:
             return np.zeros(0, np.float32)
         self._map = mmap.mmap(self._file.fileno(), self.samples * _ITEM, access=mmap.ACCESS_COPY)
@@ -84,7 +97,8 @@ class Spool:
         try:
             yield
         except BaseException:
-            self._file.close()
+            with contextlib.suppress(OSError):  # closing flushes, and a full disk refuses that too
+                self._file.close()
             raise
 
     def __del__(self) -> None:

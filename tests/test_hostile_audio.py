@@ -120,3 +120,26 @@ def test_sample_speaker_names_reach_the_terminal_escaped(tmp_path: Path) -> None
                       "SPEAKER_00=\x1b]0;owned\x07Al\x1b[2Jice,SPEAKER_01=B\u202eob", timeout=300)
     text = assert_clean(result, 0, "\\x1b]0;owned\\x07Al\\x1b[2Jice", "B\\u202eob")
     assert "owned" in text
+
+
+SPOOL_LIMIT = """
+import resource, signal, sys
+from envsolve.errors import EnvsolveError
+from envsolve.pipeline.audio import decode
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+try:
+    decode(sys.argv[1])
+except EnvsolveError as error:
+    print(error.reference, error.exit_code)
+"""
+
+
+@needs_av
+def test_a_temporary_folder_that_gives_out_is_a_failed_file(tmp_path: Path) -> None:
+    """The spool needs 230 MB an hour in $TMPDIR; a full disk (here a 1 MB file size limit) fails the file."""
+    path = tmp_path / "two-minutes.flac"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "anoisesrc=a=0.01:d=120:r=16000", "-ac", "1", str(path)], check=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", SPOOL_LIMIT, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["audio-spool-failed", "1"], done.stdout + done.stderr
