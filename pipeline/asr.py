@@ -244,7 +244,8 @@ def windows(samples: np.ndarray, sample_rate: int = 16000, window_s: float = WIN
     import numpy as np
 
     total, size = len(samples), int(window_s * sample_rate)
-    frame, search = int(_CUT_FRAME_S * sample_rate), int(_CUT_SEARCH_S * sample_rate)
+    frame = int(_CUT_FRAME_S * sample_rate)
+    search = max(frame, min(int(_CUT_SEARCH_S * sample_rate), size // 2))  # a short window searches its second half
     spans: list[tuple[int, int]] = []
     start = 0
     while total - start > size:

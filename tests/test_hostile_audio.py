@@ -88,6 +88,8 @@ def test_windows_cover_the_audio_and_cut_in_the_quietest_frame() -> None:
     cuts = [end for _, end in spans[:-1]]
     assert len(cuts) == 3 and all(at <= cut <= at + 1600 for at, cut in zip(quiet, cuts, strict=True))
     assert windows(samples[:16000], 16000, 30.0) == [(0, 16000)]
+    short = windows(samples, 16000, 4.0)  # shorter than the 20 s searched: each cut lies in its window's second half
+    assert all(2 * 16000 <= end - start <= 4 * 16000 for start, end in short[:-1]) and short[-1][1] == len(samples)
 
 
 @needs_speech
