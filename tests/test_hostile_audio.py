@@ -145,3 +145,24 @@ def test_a_temporary_folder_that_gives_out_is_a_failed_file(tmp_path: Path) -> N
                     "anoisesrc=a=0.01:d=120:r=16000", "-ac", "1", str(path)], check=True, timeout=60)
     done = subprocess.run([sys.executable, "-c", SPOOL_LIMIT, str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.split() == ["audio-spool-failed", "1"], done.stdout + done.stderr
+
+
+def _mp3(path: Path, rate: int, channels: int, seconds: float, bitrate: str | None = None) -> bytes:
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"sine=f=440:d={seconds}",
+                    "-ar", str(rate), "-ac", str(channels), *(["-b:a", bitrate] if bitrate else []), str(path)],
+                   check=True, timeout=60)
+    return path.read_bytes()
+
+
+@needs_av
+@pytest.mark.parametrize(("first", "second"), [((22050, 1, 10, None), (44100, 2, 1, None)),
+                                               ((44100, 1, 1, None), (11025, 1, 10, None)),
+                                               ((16000, 1, 5, "8k"), (48000, 2, 5, "320k"))])
+def test_mp3s_of_different_rates_joined_are_not_called_truncated(
+        tmp_path: Path, first: tuple[int, int, float, str | None], second: tuple[int, int, float, str | None]) -> None:
+    """FFmpeg estimates such a file's length from the first part's bitrate; that estimate proves no truncation."""
+    from envsolve.pipeline.audio import decode
+
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(_mp3(tmp_path / "a.mp3", *first) + _mp3(tmp_path / "b.mp3", *second))
+    assert decode(joined).duration == pytest.approx(first[2] + second[2], abs=0.3)
