@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from envsolve import __version__
 from envsolve.commands import COMMANDS
 from envsolve.errors import EnvsolveError
-from envsolve.terminal import printable_lines
+from envsolve.terminal import printable, printable_lines
 
 EPILOG = ("Docs: docs/architecture.md, docs/host-snapshot.md, docs/plan-json.md, docs/transcript-json.md, "
           "docs/findings.md")
@@ -70,7 +70,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return 2
         return int(args.func(args))
     except EnvsolveError as error:
-        print(printable_lines(error.render()), file=sys.stderr)
+        text = error.render()
+        print(printable_lines(text) if error.multiline else printable(text), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

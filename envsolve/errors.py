@@ -12,6 +12,9 @@ class EnvsolveError(Exception):
     """A problem the user can act on."""
 
     exit_code = 2
+    # One paragraph is one line: a newline in a value (a path) must not split it. An explanation in layers
+    # (no consistent stack) keeps its own line breaks.
+    multiline = False
 
     def __init__(
         self,

@@ -54,12 +54,27 @@ def _show(value: str) -> str:
     return ascii(value[:_SHOWN])
 
 
+MAX_INT_DIGITS = 30  # far above any count, size or id a snapshot or plan holds; int() refuses 4,300 with a traceback
+
+
+class _HugeInteger:
+    """An integer literal too long to be anything real, kept as its length so the field can be named."""
+
+    def __init__(self, literal: str) -> None:
+        self.digits = len(literal.lstrip("-"))
+
+
+def _integer(literal: str) -> int | _HugeInteger:
+    return int(literal) if len(literal) <= MAX_INT_DIGITS else _HugeInteger(literal)
+
+
 def load_json(text: str, source: str, reference: str, hint: str) -> Any:
     """Parse untrusted JSON text: syntax, duplicate keys, nesting deeper than MAX_DEPTH, strings longer than
     MAX_TEXT or holding a lone surrogate (`\\ud800`, which no UTF-8 file can hold) are EnvsolveError
     `reference` naming the place. Floats come back as NumberText."""
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates(source, reference, hint), parse_float=NumberText)
+        data = json.loads(text, object_pairs_hook=_no_duplicates(source, reference, hint), parse_float=NumberText,
+                          parse_int=_integer)
     except json.JSONDecodeError as exc:
         raise EnvsolveError(reference, f"{source} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
                             hint=hint) from None
@@ -85,6 +100,9 @@ def _check_values(data: Any, source: str, reference: str, hint: str) -> None:
             stack.extend((item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value))
         elif isinstance(value, str):
             _check_text(value, where, source, reference, hint)
+        elif isinstance(value, _HugeInteger):
+            raise EnvsolveError(reference, f"{source}: field {_show(where or '(top level)')} is a number of "
+                                f"{value.digits} digits; the limit is {MAX_INT_DIGITS}.", hint=hint)
 
 
 def _check_text(value: str, where: str, source: str, reference: str, hint: str, *, is_key: bool = False) -> None:

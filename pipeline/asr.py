@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,11 @@ _REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 # 100th language (Cantonese); CTranslate2's config.json carries lang_ids but no mel count.
 _LANGUAGES_OF_128_MEL_MODELS = 100
 _CHUNK_S = 30  # Whisper's window; batched inference without VAD needs explicit clips this long
+# What faster-whisper is given at a time: its features for 5 min take about 250 MB while they are computed,
+# whatever the recording's length. Each window ends at the quietest 100 ms of its last 20 s.
+WINDOW_S = 300.0
+_CUT_SEARCH_S = 20.0
+_CUT_FRAME_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,27 @@ def _clips(duration: float) -> list[dict[str, float]]:
     return [{"start": float(s), "end": min(float(s + _CHUNK_S), duration)} for s in starts if s < duration]
 
 
+def windows(samples: np.ndarray, sample_rate: int = 16000, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
+    """[start, end) sample ranges of at most `window_s` seconds covering `samples`, each cut at the quietest
+    100 ms of its last CUT_SEARCH_S seconds (between words, where a cut loses nothing)."""
+    import numpy as np
+
+    total, size = len(samples), int(window_s * sample_rate)
+    frame = int(_CUT_FRAME_S * sample_rate)
+    search = max(frame, min(int(_CUT_SEARCH_S * sample_rate), size // 2))  # a short window searches its second half
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while total - start > size:
+        end = start + size
+        tail = np.asarray(samples[end - search : end], dtype=np.float32)
+        energy = (tail[: len(tail) // frame * frame].reshape(-1, frame) ** 2).mean(axis=1)
+        end = end - search + int(np.argmin(energy)) * frame + frame // 2
+        spans.append((start, end))
+        start = end
+    spans.append((start, total))
+    return spans
+
+
 def transcribe(
     model: LoadedModel,
     samples: np.ndarray,
@@ -270,8 +296,14 @@ def transcribe(
     *,
     sample_rate: int = 16000,
     on_progress: Callable[[float], None] | None = None,
+    release: Callable[[int, int], None] | None = None,
 ) -> Transcript:
-    """Recognise `samples` (16 kHz mono float32) into segments of timed words."""
+    """Recognise `samples` (16 kHz mono float32) into segments of timed words.
+
+    faster-whisper computes the log-mel features of everything it is given at once (15.6 GB for 4.4 h without
+    VAD), so a long recording goes to it in windows of WINDOW_S seconds cut between words; `release(start, end)`
+    is called with each window's sample range once it is done, so its pages can go. The first window's detected
+    language holds for the rest, as one call would have decided it."""
     duration = len(samples) / sample_rate
     common: dict[str, Any] = {
         "language": options.language,
@@ -282,20 +314,28 @@ def transcribe(
         "vad_filter": options.vad,
     }
     if model.batched is not None:
-        if not options.vad and duration > _CHUNK_S:
-            common["clip_timestamps"] = _clips(duration)  # batched mode refuses long audio without VAD
         run = model.batched.transcribe
         common["batch_size"] = model.batch_size
     else:
         run = model.whisper.transcribe
     started = time.perf_counter()
     segments: list[Segment] = []
+    info: Any = None
     try:
-        generator, info = run(samples, **common)
-        for item in generator:  # lazy: the work happens while iterating
-            segments.append(_segment(item, duration))
-            if on_progress is not None and duration > 0:
-                on_progress(min(1.0, item.end / duration))
+        for start, end in windows(samples, sample_rate, WINDOW_S):
+            offset, length = start / sample_rate, (end - start) / sample_rate
+            if model.batched is not None and not options.vad and length > _CHUNK_S:
+                common["clip_timestamps"] = _clips(length)  # batched mode refuses long audio without VAD
+            generator, found = run(samples[start:end], **common)
+            if info is None:
+                info = found
+                common["language"] = found.language
+            for item in generator:  # lazy: the work happens while iterating
+                segments.append(_shifted(_segment(item, length), offset))
+                if on_progress is not None and duration > 0:
+                    on_progress(min(1.0, (offset + item.end) / duration))
+            if release is not None:
+                release(start, end)
     except (ValueError, RuntimeError) as error:
         raise (_library_error(error, model.device) or error) from None
     detected = options.language is None and model.multilingual
@@ -308,6 +348,13 @@ def transcribe(
         versions=dict(model.versions),
         timings={"asr": time.perf_counter() - started},
     )
+
+
+def _shifted(segment: Segment, offset: float) -> Segment:
+    if not offset:
+        return segment
+    words = tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words)
+    return replace(segment, start=segment.start + offset, end=segment.end + offset, words=words)
 
 
 def _segment(item: Any, duration: float) -> Segment:

@@ -330,8 +330,10 @@ class Runner:
         else:
             with self._stage(result, path.name, "asr"):
                 transcript = transcribe(self.model, audio.samples, options.asr, sample_rate=audio.sample_rate,
-                                        on_progress=progress.update)
+                                        on_progress=progress.update, release=audio.release)
         turns, exclusive = self._diarization(path, audio.samples, audio.sample_rate, result, audio.silent)
+        audio.release(0, len(audio.samples))
+        del audio  # the spool goes with the last reference to its mapping
         with self._stage(result, path.name, "attribute"):
             if turns or exclusive:
                 transcript = attribute(transcript, turns, exclusive=exclusive)

@@ -154,8 +154,12 @@ class Contract:
             target=_target(plan.get("target", {}), plan),
             envsolve_spec=check("envsolve-spec", (envsolve or EnvsolveSource()).pip_argument, "--envsolve-spec"),
             envsolve_wheel=check("wheel", envsolve.wheel, "--envsolve-spec") if envsolve and envsolve.wheel else "",
-            regenerate=tuple(check("argument", a, "the regenerate command") for a in regenerate),
+            regenerate=tuple(check("argument", a, "the regenerate command", hint=REGENERATE_HINT) for a in regenerate),
         )
+
+
+REGENERATE_HINT = ("The command's words are written into every file's header: rename the plan or snapshot file (or "
+                   "give the value) using only letters, digits, spaces and . / : = , < > ! ~ + @ - _.")
 
 
 def _python_source(plan: Mapping[str, Any]) -> str:

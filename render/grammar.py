@@ -14,6 +14,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envsolve.errors import EnvsolveError
+from envsolve.terminal import printable
 
 __all__ = ["GRAMMARS", "check"]
 
@@ -47,22 +48,27 @@ GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
                       "envsolve[==VERSION] or the https URL of an envsolve wheel"),
     "wheel": (re.compile(r"envsolve-[0-9][0-9A-Za-z.+_]{0,62}-py3-none-any\.whl"), "an envsolve wheel's file name"),
     "sha256": (re.compile(r"[0-9a-f]{64}"), "a sha256 hex digest"),
-    # Regenerate commands written into headers: argv words, each re-quoted by shlex.
-    "argument": (re.compile(r"[A-Za-z0-9_./:=,<>!~+@-]{1,512}"), "letters, digits and . / : = , < > ! ~ + @ - _"),
+    # Regenerate commands written into headers and workflow `run:` lines: argv words, each re-quoted by shlex.
+    # Spaces are words' own (`--plan "my plan.json"`, `-c "ctranslate2 <4.5"`, which plan accepts); ": " is not,
+    # since it would end a YAML plain scalar, and neither are spaces around a word.
+    "argument": (re.compile(r"(?!.*: )(?! )(?!.* $)[A-Za-z0-9_./:=,<>!~+@ -]{1,512}"),
+                 "letters, digits, spaces and . / : = , < > ! ~ + @ - _"),
 }
 
 
-def check(kind: str, value: object, field: str) -> str:
-    """`value` as a str when it matches grammar `kind`, else EnvsolveError `render-bad-value` naming `field`."""
+def check(kind: str, value: object, field: str, *, hint: str | None = None) -> str:
+    """`value` as a str when it matches grammar `kind`, else EnvsolveError `render-bad-value` naming `field`
+    (with `hint` as the fix when the default, regenerating the plan, is not it)."""
     pattern, description = GRAMMARS[kind]
     text = value if isinstance(value, str) else None
     if text is None or not pattern.fullmatch(text) or not _semantic(kind, text):
-        shown = repr(value)[:80]
+        shown = printable(repr(value)[:80])
         raise EnvsolveError(
             "render-bad-value", f"{field} is {shown}, which is not {description}.",
             context="Values from a plan file, a host snapshot or a flag reach rendered Dockerfiles and shell "
             "scripts only when they match their grammar; nothing is escaped or guessed.",
-            hint="Regenerate the plan with `envsolve plan --json` (do not edit it by hand), or correct the flag.")
+            hint=hint or "Regenerate the plan with `envsolve plan --json` (do not edit it by hand), or correct the "
+            "flag.")
     return text
 
 

@@ -144,6 +144,7 @@ def reachable(index: str, timeout: float = 8.0) -> bool:
 def resolve(contract: Contract, roots: Iterable[str] = (), *, is_reachable: Callable[[str], bool] = reachable,
             warn: Callable[[str], None] = lambda _: None) -> Lock:
     """Lock the plan's packages (and `roots`, e.g. envsolve's own dependencies) for the plan's target."""
+    allowed_source_builds(contract.source_builds)  # before any request: nothing is fetched for a refused plan
     unreachable = tuple(i for i in contract.extra_indexes if not is_reachable(i))
     offline = [p for p in contract.packages if p.index in unreachable]
     requested = [p.requirement if p not in offline else f"{p.name}=={p.version.split('+')[0]}"
@@ -214,6 +215,22 @@ def _closure(roots: Iterable[str], items: dict[str, dict[str, Any]], *, blocked:
                 continue
             queue.append((canonicalize_name(requirement.name), frozenset(requirement.extras)))
     return names
+
+
+def allowed_source_builds(builds: Iterable[Package]) -> None:
+    """Refuse a source build that matrices/source_builds.toml does not list (package and version): building an
+    sdist runs its code on this machine, and a plan file is untrusted input, so it may only name what the
+    matrices themselves say a plan needs."""
+    from envsolve.resolver import matrices
+
+    listed = {(canonicalize_name(str(row["package"])), str(row["version"])) for row in matrices.load("source_builds")}
+    for build in builds:
+        if (canonicalize_name(build.name), build.version) not in listed:
+            raise EnvsolveError(
+                "source-build-not-listed", f"The plan asks to build {build.name}=={build.version} from source, which "
+                "matrices/source_builds.toml does not list as a needed source build; building it would run its code "
+                "here.", hint="Regenerate the plan with `envsolve plan --json` (do not edit it by hand); listed: "
+                + ", ".join(f"{n}=={v}" for n, v in sorted(listed)) + ".")
 
 
 def _build_source_only(contract: Contract, folder: Path) -> Path:

@@ -27,7 +27,7 @@ from envsolve import __version__
 from envsolve.errors import EnvsolveError
 from envsolve.render.grammar import GRAMMARS
 
-__all__ = ["PARTS", "EnvsolveSource", "build_wheel", "envsolve_source", "wheel_files"]
+__all__ = ["PARTS", "EnvsolveSource", "build_wheel", "envsolve_source", "is_envsolve_wheel", "wheel_files"]
 
 # The folders pyproject.toml's package-dir maps under envsolve.* (tests/test_render_wheel.py checks they agree).
 PARTS = ("matrices", "pipeline", "render", "resolver", "templates")
@@ -129,6 +129,16 @@ def build_wheel() -> bytes:
 
 def _digest(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def is_envsolve_wheel(data: bytes) -> bool:
+    """Whether `data` is a wheel of envsolve (a zip holding an envsolve-*.dist-info): what render may replace
+    with another envsolve wheel without --force, having no header to carry."""
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except zipfile.BadZipFile:
+        return False
+    return any(n.startswith("envsolve-") and n.split("/")[0].endswith(".dist-info") for n in names)
 
 
 def envsolve_source(spec: str | None) -> EnvsolveSource:

@@ -79,6 +79,7 @@ class NoSolution(EnvsolveError):
     """No stack passes. `failure` is the data; the message and hint are its explanation."""
 
     exit_code = 1
+    multiline = True
 
     def __init__(self, failure: Failure, message: str, hint: str) -> None:
         self.failure = failure

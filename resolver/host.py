@@ -46,6 +46,8 @@ _VERSION = re.compile(rf"^{_N}(\.{_N})*([.+-][0-9A-Za-z.+-]*)?$")  # a shape che
 _RELEASE = re.compile(rf"^{_N}(\.{_N}){{0,5}}$")  # library, toolkit and CUDA versions: numbers only
 _GLIBC = re.compile(rf"^({_N}\.{_N})(?:\.{_N})?(?:[-+~][0-9A-Za-z.+~-]*)?$")  # "2.35-0ubuntu3": a distro build
 _CC = re.compile(r"^\d{1,3}\.\d{1,3}$")
+# A soname's version is read with int() (Library.major): numeric components as short as a version's.
+_SONAME = re.compile(rf"^[^/\s]{{1,200}}?\.so(\.{_N}){{0,4}}$")
 # Larger snapshots are not host descriptions (the probe writes tens of kilobytes); reading one costs memory
 # and minutes. docs/host-snapshot.md and the README state it.
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
@@ -324,7 +326,7 @@ def _library(r: Reader, value: Any, where: str) -> Library:
     return Library(
         name=name,
         version=_version(r, lib, "version", where, _RELEASE, 'a version such as "8.9.6"'),
-        soname=r.optional_text(lib, "soname", where),
+        soname=r.optional_text(lib, "soname", where, _SONAME, 'a soname such as "libcudnn.so.8"'),
         path=r.optional_text(lib, "path", where),
         origin=origin,
         evidence=r.optional_text(lib, "evidence", where),

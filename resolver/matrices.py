@@ -18,6 +18,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from envsolve.errors import EnvsolveError
+from envsolve.terminal import printable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,19 +64,22 @@ def names() -> list[str]:
 @cache
 def load(name: str) -> Matrix:
     """The named matrix; raises EnvsolveError(unknown-matrix) for a name that does not exist."""
-    resource = resources.files("envsolve.matrices").joinpath(f"{name}.toml")
-    if not resource.is_file():
+    if name not in names():  # a name, never a path: `../../x` and 300-character names are unknown, not opened
         raise EnvsolveError(
             "unknown-matrix",
-            f"There is no matrix called {name!r}.",
+            f"There is no matrix called {printable(repr(name[:80]))}.",
             hint=f"Use one of: {', '.join(names())}.",
         )
-    text = resource.read_text(encoding="utf-8")
+    text = resources.files("envsolve.matrices").joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return parse(name, text)
 
 
 def parse(name: str, text: str) -> Matrix:
-    data = tomllib.loads(text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise EnvsolveError("bad-matrix", f"matrices/{name}.toml is not valid TOML ({error}).",
+                            hint="Restore it from envsolve's copy (git checkout), or refresh it.") from None
     if data.get("schema") != SCHEMA:
         raise EnvsolveError("bad-matrix", f"matrices/{name}.toml does not declare schema = {SCHEMA!r}.")
     header = "\n".join(line[1:].strip() for line in text.splitlines() if line.startswith("#"))

@@ -124,8 +124,8 @@ def _cublas_stages(tag: str) -> tuple[list[str], list[str]]:
     assert cuda in RUNTIME_CUBLAS, f"no cuBLAS recorded for the {tag} stand-in (RUNTIME_CUBLAS)"
     lib = f"/usr/local/cuda-{'.'.join(cuda.split('.')[:2])}/targets/x86_64-linux/lib"
     fetch = [f"FROM {standin('python:3.11-slim-bookworm')} AS fetch",
-             f"RUN python3 -m venv /v && /v/bin/pip download --no-deps -q -d /w nvidia-cublas-cu12=={RUNTIME_CUBLAS[cuda]} "
-             "&& python3 -m zipfile -e /w/*.whl /x"]
+             "RUN python3 -m venv /v && /v/bin/pip download --no-deps -q -d /w "
+             f"nvidia-cublas-cu12=={RUNTIME_CUBLAS[cuda]} && python3 -m zipfile -e /w/*.whl /x"]
     steps = [f"COPY --from=fetch /x/nvidia/cublas/lib/ {lib}/",
              f"RUN echo {lib} > /etc/ld.so.conf.d/000_cuda.conf && ldconfig"]
     return fetch, steps

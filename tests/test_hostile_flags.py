@@ -47,6 +47,10 @@ REFUSED = [
     (("plan", "--host", "example:colab-l4", "-c", "torch==" + BIG), "longer than 200"),
     (("plan", "--host", "example:colab-l4", "-c", "torch==1" + "1" * 12), "10 or more digits"),
     (("plan", "--host", "example:colab-l4", "-c", "torch==2.5\n\x1b[2J"), "bad-constraint"),
+    # An unset variable (`--host "$SNAPSHOT"`) must not quietly plan for this machine instead (issue 21).
+    (("plan", "--host", ""), "--host is empty"),
+    (("doctor", "--host", " "), "--host is empty"),
+    (("render", "requirements", "--host", "", "-o", "out"), "--host is empty"),
 ]
 
 

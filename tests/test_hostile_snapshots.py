@@ -25,7 +25,7 @@ def snapshot_text(case: dict[str, Any]) -> str:
         return str(case["raw"]).replace("@DEEP@", DEEP).replace("@DIGITS@", DIGITS)
     data = json.loads((HOSTS / case["base"]).read_text())
     data.update(json.loads(case["patch"].replace("@DIGITS@", DIGITS)))
-    return json.dumps(data)
+    return json.dumps(data).replace('"@BIGINT@"', DIGITS)
 
 
 def write(tmp_path: Path, case: dict[str, Any]) -> Path:

@@ -21,4 +21,11 @@ def load_host(path: str | None, loader: bool = True) -> Host:
     from envsolve.resolver.host import read_host
     from envsolve.resolver.probe import probe_host
 
-    return read_host(path) if path else probe_host(loader=loader)
+    if path is None:
+        return probe_host(loader=loader)
+    if not path.strip():  # `--host "$SNAPSHOT"` with the variable unset must not quietly describe this machine
+        from envsolve.errors import EnvsolveError
+
+        raise EnvsolveError("usage", "--host is empty.", hint="Give a snapshot file (envsolve probe --json > "
+                            "host.json) or example:NAME, or leave --host out to use this machine.")
+    return read_host(path)

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", metavar="FILE", help="a plan from `envsolve plan --json` (else the flags below plan)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 with a diff when the files in DIR differ from the plan's rendering")
+    parser.add_argument("--force", action="store_true",
+                        help="replace files in DIR that do not carry envsolve's header (kept otherwise, and named)")
     parser.add_argument("--envsolve-spec", default=None, metavar="SPEC",
                         help="what the rendered files install envsolve from (default: this envsolve's own wheel, "
                         "written into DIR): envsolve==VERSION, the https URL of an envsolve wheel, or the path of "
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from envsolve.render.files import check_outputs, render_kinds, write_outputs
+    from envsolve.terminal import printable
 
     context = render_context(args)
     folder = context.folder
@@ -87,12 +90,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(outputs) - len(diffs)} of {len(outputs)} rendered files match the plan"
               + (f"; {len(diffs)} differ (render them again without --check)" if diffs else ""), file=sys.stderr)
         return 1 if diffs else 0
-    write_outputs(folder, outputs)
+    kept = write_outputs(folder, outputs, force=args.force)
     for step in context.after_write:
         step()
     for output in outputs:
-        if not output.remove:
-            print(folder / output.path)
+        if not output.remove and output.path not in kept:
+            print(printable(folder / output.path))
+    for path in kept:
+        print(f"note: kept {printable(folder / path)}: it was not written by envsolve (no envsolve header); "
+              "--force replaces it", file=sys.stderr)
     return 0
 
 

@@ -258,5 +258,8 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
     print(render_run_summary(results, runner))
     if args.sample and results and results[0].status != "failed" and "txt" in results[0].outputs:
-        print("\n" + results[0].outputs["txt"].read_text(encoding="utf-8"), end="")
+        from envsolve.terminal import printable_lines
+
+        # The transcript holds speaker labels and --speaker-names as given: escaped like every other output.
+        print("\n" + printable_lines(results[0].outputs["txt"].read_text(encoding="utf-8")), end="")
     return exit_status(results)

@@ -11,7 +11,7 @@ from __future__ import annotations
 # The model `envsolve run` defaults to on the plan's device: the pipeline's own table (envsolve.pipeline.asr
 # imports faster-whisper lazily, so this loads none of it).
 from envsolve.pipeline.asr import DEFAULT_MODELS
-from envsolve.render.files import NotApplicable, Output, RenderContext, template
+from envsolve.render.files import NotApplicable, Output, RenderContext, header, template
 
 VENV = "/opt/venv"
 # When the image's distribution has no package of the plan's Python (resolver/python_source.py), uv installs a
@@ -46,6 +46,6 @@ def render(context: RenderContext, kind: str) -> list[Output]:
         context_files=" ".join(f.replace(".txt", ".tx[t]") if f == "requirements-index.txt" else f
                                for f in context_files),
         envsolve_install=f"/tmp/envsolve/{c.envsolve_wheel}" if c.envsolve_wheel else c.envsolve_spec)
-    ignore = "# Only what the build copies goes into the build context.\n*\n" + "".join(f"!{f}\n"
-                                                                                   for f in context_files)
+    ignore = header(c) + "\n# Only what the build copies goes into the build context.\n*\n" + "".join(
+        f"!{f}\n" for f in context_files)
     return [Output("Dockerfile", dockerfile), Output(".dockerignore", ignore)]

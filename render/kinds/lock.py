@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from envsolve.render.contract import Package
-from envsolve.render.files import Output, RenderContext, header, template
+from envsolve.render.files import Output, RenderContext, header, read_rendered, template
 from envsolve.render.lock import Lock, Locked, resolve
 
 INDEX_FILE = "requirements-index.txt"
@@ -60,11 +61,13 @@ def outputs(context: RenderContext, lock: Lock) -> list[Output]:
 
 
 def _read(path: Path) -> str | None:
+    """The file's text: a regular file, bounded, read without blocking (render/files.read_rendered), else None."""
+    data, _ = read_rendered(path)
+    if data is None or len(data) > MAX_LOCK_BYTES:
+        return None
     try:
-        if not path.is_file() or path.stat().st_size > MAX_LOCK_BYTES:
-            return None
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
         return None
 
 
@@ -92,7 +95,7 @@ def parse(context: RenderContext) -> Lock | None:
             return None
     unhashed: list[Package] = []
     unreachable: list[str] = []
-    index_text = _read(context.folder / INDEX_FILE) if (context.folder / INDEX_FILE).exists() else ""
+    index_text = _read(context.folder / INDEX_FILE) if os.path.lexists(context.folder / INDEX_FILE) else ""
     if index_text is None:
         return None
     by_name = {canonicalize_name(p.name): p for p in c.packages}

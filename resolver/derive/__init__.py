@@ -9,18 +9,23 @@ file's sha256 under ~/.cache/envsolve-derive.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from envsolve.errors import EnvsolveError
+from envsolve.resolver.derive import _cachefile
 from envsolve.resolver.derive._context import Context
 from envsolve.resolver.derive._http import DEFAULT_CACHE, Fetcher, Progress
 from envsolve.resolver.derive._index import Index, configured_index
 from envsolve.resolver.derive._toml import Derived, RowChange, compare, keep_checked, render, sort_rows
+from envsolve.terminal import printable
 
 __all__ = ["DERIVABLE", "MatrixReport", "Report", "matrices_dir", "run"]
 
@@ -117,11 +122,17 @@ def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None 
     if unknown:
         raise EnvsolveError("unknown-matrix", f"{', '.join(unknown)}: not a derivable matrix.",
                             hint=f"Derivable: {', '.join(DERIVABLE)}; the others are curated by hand.")
-    url, where = (index_url, "--index-url") if index_url else configured_index()
+    url, where = (index_url, "--index-url") if index_url is not None else configured_index()
+    check_index_url(url, where)
+    if mode == "refresh":
+        _check_writable(folder)
+    if cache is not None:
+        _cachefile.prepare(cache)
     fetcher = Fetcher(cache, max_age, progress or Progress())
     ctx = Context(Index(fetcher, url), folder, dict(options or {}))
     started = time.monotonic()
     reports = []
+    texts: dict[Path, str] = {}
     for name in names or list(DERIVABLE):
         report = MatrixReport(name)
         reports.append(report)
@@ -134,17 +145,78 @@ def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None 
             continue
         sort_rows(derived)
         committed = ctx.committed(name)
+        if committed is not None and committed.rows and not derived.rows and name not in NOT_FROM_THE_INDEX:
+            # A mirror without the package answers 404 or an empty page; that is not "every release is gone".
+            raise EnvsolveError("index-lacks-package", f"{url} has no files for the {name} matrix, whose "
+                                f"{len(committed.rows)} committed rows all came from an index: nothing was compared "
+                                "or written.", hint="Point --index-url at an index that serves the package (PyPI "
+                                "does), or leave this matrix out of the names.", exit_code=2)
         keep_checked(derived, committed)
         report.key, report.rows, report.notes = tuple(derived.key), len(derived.rows), derived.notes
         report.added, report.removed, report.changed = compare(derived, committed)
         report.meanings = meanings(derived, report.added, report.removed, report.changed)
-        text = render(derived)
-        path = folder / f"{name}.toml"
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-        if mode == "refresh" and text != old:
-            tmp = path.with_suffix(".toml.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
-            report.written = True
+        texts[folder / f"{name}.toml"] = render(derived)
+    if mode == "refresh":  # every matrix derived before any is written: all of them, or none
+        written = _write_all(texts)
+        for report in reports:
+            report.written = folder / f"{report.name}.toml" in written
     return Report(mode, reports, url, where, folder, time.monotonic() - started, fetcher.network_bytes,
                   fetcher.requests, str(cache) if cache else "none")
+
+
+def check_index_url(url: str, where: str = "--index-url") -> str:
+    """An index URL the derivation can read: http(s) with a host, or file: naming a folder (a local mirror).
+    `where` names what gave it (the flag, PIP_INDEX_URL, a pip.conf line)."""
+    hint = "Pass the simple index's URL, e.g. --index-url https://pypi.org/simple/ (or a mirror's), or leave it out."
+    shown = printable(url[:200]) or "empty"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as error:
+        raise EnvsolveError("bad-index-url", f"{where} {shown}: not a URL ({error}).", hint=hint) from None
+    if any(c.isspace() or not c.isprintable() for c in url) or len(url) > 2000:
+        raise EnvsolveError("bad-index-url", f"{where} {shown}: a URL holds no spaces or control characters.",
+                            hint=hint)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return url
+    if parts.scheme == "file" and not parts.netloc and Path(unquote(parts.path)).is_dir():
+        return url
+    why = ("a file: URL must name a folder laid out as a simple index" if parts.scheme == "file"
+           else "an index URL is http(s)://HOST/... or file:///FOLDER")
+    raise EnvsolveError("bad-index-url", f"{where} {shown}: {why}.", hint=hint)
+
+
+def _check_writable(folder: Path) -> None:
+    hint = "Pass --matrices with a folder you can write to (a copy of the matrices), or run verify instead."
+    if not folder.is_dir():
+        raise EnvsolveError("matrices-unwritable", f"The matrices folder {printable(folder)} is not a folder.",
+                            hint=hint)
+    probe = folder / f".envsolve-probe.{os.getpid()}.tmp"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise EnvsolveError("matrices-unwritable", f"The matrices folder {printable(folder)} cannot be written "
+                            f"({error.strerror or error}).", hint=hint) from None
+
+
+def _write_all(texts: Mapping[Path, str]) -> list[Path]:
+    """Write the changed files: every temporary file first, then the renames, so a full disk or a read-only file
+    leaves every matrix as it was."""
+    changed = {p: t for p, t in texts.items() if not p.exists() or p.read_text(encoding="utf-8") != t}
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in changed.items():
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            staged.append((tmp, path))
+            tmp.write_text(text, encoding="utf-8")
+        for tmp, path in staged:
+            tmp.replace(path)
+    except OSError as error:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise EnvsolveError("matrices-unwritable", f"Cannot write the matrices ({error.strerror or error}); none "
+                            "was changed.", hint="Free space or make the folder writable, then refresh again."
+                            ) from None
+    return list(changed)

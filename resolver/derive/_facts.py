@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from envsolve.resolver.derive import _cachefile
+
 __all__ = ["Facts"]
 
 T = TypeVar("T")
+_MISSING = object()
+_SHA256 = re.compile("[0-9a-f]{64}")
 
 
 class Facts:
@@ -29,17 +34,15 @@ class Facts:
         if key in self._memory:
             return self._memory[key]  # type: ignore[no-any-return]
         path = self._path(sha256, reader)
-        if path is not None and path.exists():
-            value = json.loads(path.read_text(encoding="utf-8"))
+        found = self._load(path)
+        if found is not _MISSING:
+            value = found
             self.reused += 1
         else:
             value = compute()
             self.computed += 1
             if path is not None and sha256:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
-                tmp.replace(path)
+                _cachefile.write(path, json.dumps(value, sort_keys=True).encode())
         self._memory[key] = value
         return value  # type: ignore[no-any-return]
 
@@ -48,16 +51,26 @@ class Facts:
         key = (sha256, reader)
         if key in self._memory:
             return self._memory[key]
-        path = self._path(sha256, reader)
-        if path is None or not path.exists():
+        value = self._load(self._path(sha256, reader))
+        if value is _MISSING:
             return None
-        value = json.loads(path.read_text(encoding="utf-8"))
         self.reused += 1
         self._memory[key] = value
         return value
 
+    def _load(self, path: Path | None) -> Any:
+        """The cached value, or _MISSING; an entry that is not sound JSON is dropped (read again, not trusted)."""
+        body = _cachefile.read(path) if path is not None else None
+        if body is None or path is None:
+            return _MISSING
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            _cachefile.drop(path)
+            return _MISSING
+
     def _path(self, sha256: str, reader: str) -> Path | None:
-        if self.root is None or not sha256:
+        if self.root is None or not _SHA256.fullmatch(sha256):  # the index names it: never a path of its choosing
             return None
         safe = reader.replace("/", "@").replace(os.sep, "_")
         return self.root / sha256[:2] / sha256 / f"{safe}.json"

@@ -20,6 +20,7 @@ from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from envsolve.errors import EnvsolveError
+from envsolve.resolver.derive import _cachefile
 
 __all__ = ["DEFAULT_CACHE", "Fetcher", "Progress", "RegistryError"]
 
@@ -191,22 +192,18 @@ class Fetcher:
             return None
         path = self.cache / "http" / key[:2] / key
         try:
-            if max_age is not None and time.time() - path.stat().st_mtime > max_age:
+            if max_age is not None and time.time() - path.lstat().st_mtime > max_age:
                 return None
-            body = path.read_bytes()
         except OSError:
             return None
-        self.cache_hits += 1
+        body = _cachefile.read(path)
+        if body is not None:
+            self.cache_hits += 1
         return body
 
     def _write_cache(self, key: str, body: bytes) -> None:
-        if self.cache is None:
-            return
-        path = self.cache / "http" / key[:2] / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{key}.{os.getpid()}.tmp")
-        tmp.write_bytes(body)
-        tmp.replace(path)
+        if self.cache is not None:
+            _cachefile.write(self.cache / "http" / key[:2] / key, body)
 
 
 def _file_path(url: str) -> Path:

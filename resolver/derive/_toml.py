@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envsolve.errors import EnvsolveError
 from envsolve.resolver.matrices import Matrix, parse, sort_value
 
 __all__ = ["Derived", "RowChange", "compare", "keep_checked", "load_dir", "render"]
@@ -119,7 +120,14 @@ def keep_checked(derived: Derived, committed: Matrix | None) -> None:
 
 def load_dir(folder: Path, name: str) -> Matrix | None:
     path = folder / f"{name}.toml"
-    return parse(name, path.read_text(encoding="utf-8")) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return parse(name, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise EnvsolveError("bad-matrix", f"Cannot read {path}: {error}.",
+                            hint="Restore it from envsolve's copy (git checkout), or pass another --matrices."
+                            ) from None
 
 
 def ordered(row: Mapping[str, Any], fields: Sequence[str]) -> Row:

@@ -35,10 +35,12 @@ export LD_LIBRARY_PATH="${SITE_PACKAGES}/nvidia/cublas/lib${LD_LIBRARY_PATH:+:${
 # says gpu-not-visible for a GPU plan, which is the only finding ignored.
 "$VENV/bin/envsolve" doctor --workload pipeline --device cuda --ignore gpu-not-visible
 # What to put in your shell profile (or the activate script) so every process sees the same environment:
-cat > "$VENV/envsolve-env.sh" <<ENV
-export PATH="$VENV/bin:\$PATH"
-export HF_HUB_DISABLE_TELEMETRY=1
-export PYANNOTE_METRICS_ENABLED=0
-export LD_LIBRARY_PATH="${SITE_PACKAGES}/nvidia/cublas/lib\${LD_LIBRARY_PATH:+:\${LD_LIBRARY_PATH}}"
-ENV
+# printf %q quotes what the prefix and the site-packages path hold ($(...), backticks, spaces), so sourcing the
+# file runs nothing from them; only $PATH and $LD_LIBRARY_PATH are left for the shell that sources it.
+{
+  printf 'export PATH=%q"${PATH:+:$PATH}"\n' "$VENV/bin"
+  printf 'export HF_HUB_DISABLE_TELEMETRY=%q\n' "1"
+  printf 'export PYANNOTE_METRICS_ENABLED=%q\n' "0"
+  printf 'export LD_LIBRARY_PATH=%q"${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"\n' "${SITE_PACKAGES}/nvidia/cublas/lib"
+} > "$VENV/envsolve-env.sh"
 echo "envsolve environment ready: source $VENV/envsolve-env.sh, then envsolve run FILES"
