@@ -1,0 +1,28 @@
+"""Write matrices/compiled/*.json from matrices/*.toml (resolver/compiled.py says why), or --check that they are
+current."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # not needed with envsolve installed; lets a bare checkout run it
+
+from envsolve.resolver import compiled  # noqa: E402
+
+
+def main() -> int:
+    folder = ROOT / "matrices"
+    if "--check" in sys.argv:
+        found = compiled.stale(folder)
+        for line in found:
+            print(f"matrices/{line}: run {compiled.REGENERATE}")
+        return 1 if found else 0
+    for path in compiled.compile_folder(folder):
+        print(f"wrote {path.relative_to(ROOT)}" if path.exists() else f"removed {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
