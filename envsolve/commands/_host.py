@@ -18,7 +18,12 @@ def add_host_argument(parser: argparse.ArgumentParser) -> None:
 
 def load_host(path: str | None, loader: bool = True) -> Host:
     """The snapshot at `path`, or this machine probed (`loader`: with the loader simulation)."""
-    from envsolve.resolver.host import read_host
+    if path:
+        from envsolve.resolver.host import read_host
+
+        return read_host(path)
+    # Only a probe imports the probe (NVML, the ldconfig cache, installed packages, ELF): a snapshot plan in CI
+    # pays for none of it.
     from envsolve.resolver.probe import probe_host
 
-    return read_host(path) if path else probe_host(loader=loader)
+    return probe_host(loader=loader)
