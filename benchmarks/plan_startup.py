@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from envsolve.resolver.host import examples
+
 RUNS = 7
-EXAMPLES = ("colab-l4", "aws-dlami-a10g", "cuda13-l4", "rtx5090")
 SNAPSHOT = Path(__file__).resolve().parent.parent / "tests" / "hosts" / "colab-l4.json"
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
@@ -47,7 +48,7 @@ def main() -> None:
                                                             "--json"])),
             ("envsolve plan (this machine)", timed([py, "-m", "envsolve", "plan", "--json"]))]
     rows += [(f"envsolve plan --host example:{e}", timed([py, "-m", "envsolve", "plan", "--host", f"example:{e}",
-                                                         "--json"])) for e in EXAMPLES]
+                                                         "--json"])) for e in examples()]
     print(f"median of {RUNS} fresh processes each: wall time, CPU time, and each as a multiple of python -c pass's")
     for name, (wall, cpu) in rows:
         print(f"  {name:45s} {wall * 1000:6.0f} ms {wall / base[0]:5.1f}x"

@@ -11,12 +11,11 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
+from envsolve import packagefiles
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import compiled
 
@@ -77,17 +76,8 @@ def _index(rows: tuple[Row, ...], names: tuple[str, ...]) -> dict[tuple[Any, ...
     return index
 
 
-@cache
 def _folder() -> Traversable:
-    """The installed matrices/ folder.
-
-    A folder on disk is read directly: importlib.resources imports zipfile to serve packages inside archives,
-    a twentieth of a plan's start-up, and envsolve installs unpacked. resources.files serves any other case.
-    """
-    from envsolve import matrices as package
-
-    folder = Path(package.__file__ or "").parent
-    return folder if package.__file__ and folder.is_dir() else resources.files(package)
+    return packagefiles.folder("envsolve.matrices")
 
 
 def names() -> list[str]:

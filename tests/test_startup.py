@@ -1,5 +1,6 @@
 """What keeps `envsolve plan --host FILE` light (benchmarks/plan_startup.py measures it): no probe, no TOML or
-requirement parser, no other command's options, and indexed matrix look-ups that find what a scan would."""
+requirement parser, no other command's options (the render kinds' registry only, for the help), and indexed
+matrix look-ups that find what a scan would."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ HOSTS = Path(__file__).parent / "hosts"
 def test_a_snapshot_plan_loads_neither_the_probe_nor_the_parsers() -> None:
     code = ("import sys, envsolve.cli as c; c.main(['plan', '--host', sys.argv[1], '--json']); "
             "print(sorted(m for m in sys.modules if m.startswith(('envsolve.resolver.probe', 'envsolve.pipeline', "
-            "'envsolve.render')) or m in ('tomllib', 'tomli', 'packaging.requirements', 'zipfile')), file=sys.stderr)")
+            "'envsolve.render.')) or m in ('tomllib', 'tomli', 'packaging.requirements', 'zipfile')), file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code, str(HOSTS / "colab-l4.json")], capture_output=True,
                             text=True, check=True)
     assert result.stderr.strip() == "[]"

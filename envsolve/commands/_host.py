@@ -11,9 +11,10 @@ if TYPE_CHECKING:
 
 
 def add_host_argument(parser: argparse.ArgumentParser) -> None:
+    from envsolve.resolver.host import EXAMPLE_PREFIX, examples
+
     parser.add_argument("--host", metavar="FILE", help="host snapshot JSON, or example:NAME for a built-in one "
-                        "(example:colab-l4, example:aws-dlami-a10g, example:cuda13-l4, example:rtx5090); "
-                        "default: this machine")
+                        f"({', '.join(EXAMPLE_PREFIX + name for name in examples())}); default: this machine")
 
 
 def load_host(path: str | None, loader: bool = True) -> Host:

@@ -26,6 +26,11 @@ def _max_age(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from envsolve.resolver.derive import DERIVABLE, NOT_FROM_THE_INDEX
+
+    from_index = [name for name in DERIVABLE if name not in NOT_FROM_THE_INDEX]
+    parser.epilog = (f"Derivable: {', '.join(from_index)} (and {', '.join(NOT_FROM_THE_INDEX)}, from a git checkout). "
+                     + (parser.epilog or ""))
     parser.add_argument("name", nargs="?", help="matrix name (omit to list them), or `verify` / `refresh`")
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help="with verify/refresh: the matrices to re-derive (default: every derivable one)")
