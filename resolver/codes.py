@@ -11,6 +11,8 @@ from typing import Any
 
 from envsolve.errors import EnvsolveError
 
+__all__ = ["all_codes", "entry", "ways_out"]
+
 
 @cache
 def all_codes() -> dict[str, dict[str, Any]]:

@@ -21,6 +21,12 @@ from envsolve.errors import EnvsolveError
 from envsolve.terminal import printable
 from envsolve.typedjson import Reader, field_path, load_json
 
+__all__ = [
+    "EXAMPLE_PREFIX", "GPU", "KEPT_ENV", "MAX_SNAPSHOT_BYTES", "Driver", "Host", "Library", "LoaderLink",
+    "OSInfo", "Toolkit", "examples", "host_to_json", "normalize", "parse_host", "read_host",
+]
+
+
 SCHEMA = "envsolve.host/1"
 PLATFORMS = ("colab", "kaggle", "modal", "aws-dlami", "sagemaker", "runpod", "docker", "bare")
 ORIGINS = ("system", "pip", "conda")

@@ -22,6 +22,9 @@ from envsolve.resolver import compiled
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
+__all__ = ["Matrix", "load", "names", "parse", "problems", "sort_value"]
+
+
 SCHEMA = "envsolve.matrix/1"
 Row = Mapping[str, Any]
 

@@ -27,6 +27,9 @@ from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
 
+__all__ = ["PYPI", "SCHEMA", "Plan", "make_plan", "needed_with"]
+
+
 SCHEMA = "envsolve.plan/1"
 PYPI = "https://pypi.org/simple"
 # Pipeline environment defaults: pyannote's telemetry is on by default; the hub's too.

@@ -14,6 +14,9 @@ from envsolve.resolver.host import normalize
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
+__all__ = ["WORKLOADS", "Request", "check_compute_type", "check_device", "compute_types"]
+
+
 # The packages each workload installs, in the order the planner decides them (the most
 # constraining first, so conflicts surface early). Optional members (torchcodec, ...) follow
 # from packages.FAMILIES: planned when a chosen row asks for them.

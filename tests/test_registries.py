@@ -5,6 +5,8 @@ facts a host provides (rulebook.host_candidates). What can be derived is derived
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -90,3 +92,43 @@ def test_a_regenerate_command_gives_every_plan_flag_back() -> None:
     given = build_parser().parse_args(["render", "all", "-o", "x", *flags])
     again = build_parser().parse_args(["render", "all", "-o", "x", *_plan_flags(given)])
     assert {k: getattr(again, k) for k in vars(plan_only.parse_args([]))} == vars(plan_only.parse_args(flags))
+
+
+RESOLVER = Path(__file__).resolve().parent.parent / "resolver"
+CORE = sorted(p.stem for p in RESOLVER.glob("*.py") if p.stem != "__init__")
+
+
+def _used_from_outside() -> dict[str, set[str]]:
+    """Per core resolver module, the names other modules (tests included) import from it or read off it."""
+    root = RESOLVER.parent
+    files = [p for folder in ("envsolve", "resolver", "render", "pipeline", "tests", "scripts", "benchmarks")
+             for p in (root / folder).rglob("*.py")]
+    used: dict[str, set[str]] = {m: set() for m in CORE}
+    for path in files:
+        own = path.stem if path.parent == RESOLVER else None
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = node.module.removeprefix("envsolve.resolver.")
+                if module in CORE and module != own:
+                    used[module].update(alias.name for alias in node.names)
+                if node.module == "envsolve.resolver":
+                    aliases.update({a.asname or a.name: a.name for a in node.names if a.name in CORE})
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and aliases[node.value.id] != own):
+                used[aliases[node.value.id]].add(node.attr)
+    return used
+
+
+def test_core_resolver_modules_declare_what_others_use() -> None:
+    # rulebook's _src and _pythons are used by plan.py and packages.py although private; they stay out of __all__.
+    used = _used_from_outside()
+    for module in CORE:
+        loaded = importlib.import_module(f"envsolve.resolver.{module}")
+        declared = getattr(loaded, "__all__", None)
+        assert declared is not None, f"resolver/{module}.py has no __all__"
+        assert all(hasattr(loaded, name) for name in declared), module
+        missing = sorted(n for n in used[module] if not n.startswith("_") and n not in declared)
+        assert missing == [], f"add {missing} to envsolve.resolver.{module}.__all__ (other modules use them)"
