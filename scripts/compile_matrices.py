@@ -1,15 +1,14 @@
 """Write matrices/compiled/*.json from matrices/*.toml (resolver/compiled.py says why), or --check that they are
-current."""
+current. Run it with the checkout's envsolve installed (scripts/setup does): python scripts/compile_matrices.py"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # not needed with envsolve installed; lets a bare checkout run it
+from envsolve.resolver import compiled
 
-from envsolve.resolver import compiled  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
