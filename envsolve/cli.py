@@ -30,19 +30,29 @@ class _Parser(argparse.ArgumentParser):
         raise EnvsolveError("usage", f"{self.prog}: {message}.", hint=f"Run `{self.prog} --help`.")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI's parser; with `only`, just that command's options (the others are listed, with no options).
+
+    Adding a command's options imports its module and what the options are made from (`run`: the output formats
+    and the pipeline's data model; `render`: the kinds), which `envsolve plan` has no use for.
+    """
     parser = _Parser(prog="envsolve", description="Make GPU speech stacks (faster-whisper + pyannote) install and "
                      "run on the first try.", epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"envsolve {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:
-        # The command modules import only argparse at load time: building the parser stays cheap.
-        module = importlib.import_module(command.module)
         child = sub.add_parser(command.name, help=command.help, description=command.description,
                                epilog=command.epilog)
-        module.add_arguments(child)
-        child.set_defaults(func=module.run)
+        if only is None or command.name == only:
+            module = importlib.import_module(command.module)
+            module.add_arguments(child)
+            child.set_defaults(func=module.run)
     return parser
+
+
+def _command_word(argv: Sequence[str]) -> str:
+    """The command argv names: its first word that is not an option (envsolve's own options take no value)."""
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -62,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=_command_word(argv))
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):

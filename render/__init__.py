@@ -1,5 +1,5 @@
-"""Render a plan into the files people use: requirements, a hashed lock, environment.yml, a Dockerfile,
-notebook cells, a Modal app, a bare-box install script and a CI workflow.
+"""Render a plan into the files people use to install it, one kind per entry in KINDS (below), which the CLI's
+help and the README's tables are made from or checked against.
 
 Downstream of the resolver: this package imports it, never the other way. A kind is one module in
 render/kinds/ plus one entry in KINDS. Every value reaches a template through `Contract` (render/contract.py),

@@ -19,6 +19,8 @@ from envsolve.resolver.host import Host
 from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Candidate, Finding, LibraryNeed, Provide, Require
 
+__all__ = ["CheckResult", "check", "satisfies"]
+
 
 @dataclass
 class CheckResult:

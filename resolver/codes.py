@@ -5,21 +5,25 @@ The rules that raise the codes live in rulebook.py and packages.py; this module 
 
 from __future__ import annotations
 
-import sys
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from envsolve.errors import EnvsolveError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+__all__ = ["all_codes", "entry", "ways_out"]
 
 
 @cache
 def all_codes() -> dict[str, dict[str, Any]]:
+    import sys
+
+    # Imported here: a plan that succeeds explains nothing and need not load the TOML parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
     text = resources.files("envsolve.resolver").joinpath("codes.toml").read_text(encoding="utf-8")
     return dict(tomllib.loads(text))
 

@@ -15,6 +15,9 @@ from envsolve.resolver.packages import FAMILIES, compute_type_rule, installed_ca
 from envsolve.resolver.request import check_compute_type, check_device
 from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local, torch_row
 
+__all__ = ["Report", "diagnose"]
+
+
 SCHEMA = "envsolve.doctor/1"
 
 

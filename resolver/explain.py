@@ -16,6 +16,8 @@ from envsolve.resolver import codes
 from envsolve.resolver.failure import Failure, describe_exhausted
 from envsolve.resolver.model import Finding
 
+__all__ = ["explain_failure"]
+
 
 def _host_caused(finding: Finding) -> bool:
     return any(c.startswith("host:") or c in ("request", "cuda-driver") for c in finding.culprits)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from envsolve.errors import EnvsolveError
 from envsolve.resolver.model import Finding
 
-__all__ = ["Exhausted", "Failure", "NoSolution", "Rejection"]
+__all__ = ["Exhausted", "Failure", "NoSolution", "Rejection", "describe_exhausted"]
 
 
 @dataclass(frozen=True)

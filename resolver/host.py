@@ -21,6 +21,12 @@ from envsolve.errors import EnvsolveError
 from envsolve.terminal import printable
 from envsolve.typedjson import Reader, field_path, load_json
 
+__all__ = [
+    "EXAMPLE_PREFIX", "GPU", "KEPT_ENV", "MAX_SNAPSHOT_BYTES", "Driver", "Host", "Library", "LoaderLink",
+    "OSInfo", "Toolkit", "examples", "host_to_json", "normalize", "parse_host", "read_host",
+]
+
+
 SCHEMA = "envsolve.host/1"
 PLATFORMS = ("colab", "kaggle", "modal", "aws-dlami", "sagemaker", "runpod", "docker", "bare")
 ORIGINS = ("system", "pip", "conda")
@@ -348,22 +354,23 @@ EXAMPLE_PREFIX = "example:"
 
 def examples() -> list[str]:
     """The built-in example snapshots (`--host example:NAME`), for trying envsolve without a GPU box."""
-    from importlib import resources
+    from envsolve import packagefiles
 
-    folder = resources.files("envsolve").joinpath("data", "examples")
+    folder = packagefiles.folder("envsolve").joinpath("data").joinpath("examples")
     return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
 
 
 def read_host(path: str | Path) -> Host:
     """Read a snapshot file (or `example:NAME`), with a clear error for a missing or malformed one."""
     if str(path).startswith(EXAMPLE_PREFIX):
-        from importlib import resources
+        from envsolve import packagefiles
 
         name = str(path).removeprefix(EXAMPLE_PREFIX)
         if name not in examples():
             raise EnvsolveError("unknown-example", f"There is no built-in example host {name!r}.",
                                 hint=f"Use one of: {', '.join(EXAMPLE_PREFIX + e for e in examples())}.")
-        text = resources.files("envsolve").joinpath("data", "examples", f"{name}.json").read_text(encoding="utf-8")
+        text = packagefiles.folder("envsolve").joinpath("data").joinpath("examples").joinpath(f"{name}.json").read_text(
+            encoding="utf-8")
         return parse_host(load_json(text, str(path), "bad-snapshot", _HINT), str(path))
     p = Path(path)
     try:

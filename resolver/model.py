@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+__all__ = ["Candidate", "Finding", "LibraryNeed", "Provide", "Require"]
+
+
 Severity = Literal["error", "warning"]
 
 

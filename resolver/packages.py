@@ -17,6 +17,7 @@ from envsolve.resolver.check import satisfies
 from envsolve.resolver.host import Host, normalize
 from envsolve.resolver.loadorder import TORCH_LOADED
 from envsolve.resolver.model import Candidate, Provide, Require
+from envsolve.resolver.pairing import torch_abi_rule
 from envsolve.resolver.rulebook import (
     WATCHED_TORCHAUDIO_API,
     Context,
@@ -36,6 +37,12 @@ from envsolve.resolver.rulebook import (
     torch_row,
     torch_rows,
 )
+
+__all__ = [
+    "FAMILIES", "compute_type_rule", "family_of", "installed_candidates", "optional_members", "runs_on_gpu",
+    "torch_candidate", "torchaudio_candidate", "torchcodec_candidate", "torchvision_candidate",
+]
+
 
 Builder = Callable[[str, Context], Candidate]
 
@@ -113,8 +120,6 @@ def installed_torch(version: str, context: Context) -> Candidate:
 
 
 def torchaudio_candidate(version: str, context: Context) -> Candidate:
-    from envsolve.resolver.pairing import torch_abi_rule
-
     row = row_for("torchaudio", version)
     base, _ = split_local(version)
     provides = [Provide("pkg:torchaudio", base)]
@@ -136,8 +141,6 @@ def torchaudio_candidate(version: str, context: Context) -> Candidate:
 
 
 def torchvision_candidate(version: str, context: Context) -> Candidate:
-    from envsolve.resolver.pairing import torch_abi_rule
-
     base, local = split_local(version)
     rows = [r for r in torch_rows() if r.get("torchvision") == base]
     own = row_for("torchvision", version)
@@ -156,8 +159,6 @@ def torchvision_candidate(version: str, context: Context) -> Candidate:
 
 
 def torchcodec_candidate(version: str, context: Context) -> Candidate:
-    from envsolve.resolver.pairing import torch_abi_rule
-
     row, provides, unknown = _lookup("torchcodec", "torchcodec", version)
     if row is None:
         return unknown

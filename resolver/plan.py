@@ -6,11 +6,12 @@ pathway `auto`: B (self-contained pip wheels) when it works, else A (the host's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envsolve.errors import EnvsolveError
@@ -25,6 +26,9 @@ from envsolve.resolver.planner import Planner, Solution, image_rows, with_librar
 from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
+
+__all__ = ["PYPI", "SCHEMA", "Plan", "make_plan", "needed_with"]
+
 
 SCHEMA = "envsolve.plan/1"
 PYPI = "https://pypi.org/simple"
@@ -299,12 +303,28 @@ def source_builds(pins: list[Pin]) -> list[dict[str, str]]:
     versions = {p.name: p.version.split("+")[0] for p in pins if p.exact}
     out = []
     for row in matrices.load("source_builds"):
-        wanted = Requirement(str(row["needed_with"]))
-        have = versions.get(wanted.name)
-        if have is not None and wanted.specifier.contains(have, prereleases=True):
+        name, specifier = needed_with(str(row["needed_with"]))
+        have = versions.get(name)
+        if have is not None and specifier.contains(have, prereleases=True):
             out.append({"package": str(row["package"]), "version": str(row["version"]), "why": str(row["why"]),
                         "build": str(row["build"]), "source": str(row["source"])})
     return out
+
+
+_NAME_THEN_SPECIFIER = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*([<>=!~].*)?")
+
+
+def needed_with(text: str) -> tuple[str, SpecifierSet]:
+    """source_builds' `needed_with` ("pyannote-audio<4"): a name and a specifier.
+
+    Not packaging.requirements, whose import (markers, tags, logging) is a fifth of a plan's start-up; a test reads
+    every row with it too and requires the same name and specifier.
+    """
+    found = _NAME_THEN_SPECIFIER.fullmatch(text)
+    if found is None:
+        raise EnvsolveError("bad-matrix", f"matrices/source_builds.toml: needed_with {text!r} is not a name followed "
+                            "by a version specifier.")
+    return found[1], SpecifierSet(found[2] or "")
 
 
 def component_devices(solution: Solution) -> dict[str, str]:

@@ -45,6 +45,9 @@ from envsolve.resolver.rulebook import (
     torch_rows,
 )
 
+__all__ = ["HOST_CAPABILITIES", "Planner", "Solution", "image_rows", "with_library_path"]
+
+
 PREINSTALLING_PLATFORMS = ("colab", "kaggle")
 LIBRARY_SOURCES = ("torch", "ctranslate2", "image")  # the variables whose choices decide which libraries exist
 CUDA_LIBRARIES = ("lib:cudnn", "lib:cublas", "lib:cudart", "lib:nccl")

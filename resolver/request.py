@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from envsolve.errors import EnvsolveError
 from envsolve.resolver.host import normalize
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
+__all__ = ["WORKLOADS", "Request", "check_compute_type", "check_device", "compute_types"]
+
 
 # The packages each workload installs, in the order the planner decides them (the most
 # constraining first, so conflicts surface early). Optional members (torchcodec, ...) follow
@@ -100,6 +106,10 @@ class Request:
             raise bad(f"is longer than {MAX_CONSTRAINT} characters")
         if _LONG_NUMBER.search(text):
             raise bad("has a number of 10 or more digits, which no release of these packages has")
+        # Imported only for a constraint: packaging.requirements brings markers, tags and logging, a fifth of
+        # a plan's start-up, and a plan without -c parses no requirement.
+        from packaging.requirements import InvalidRequirement, Requirement
+
         try:
             requirement = Requirement(text)
         except InvalidRequirement:

@@ -17,6 +17,7 @@ import pytest
 from fixtures_index import FakeIndex, Served, c_library, serve, wheel
 
 from envsolve.cli import main
+from envsolve.resolver import compiled
 from envsolve.resolver.derive import run
 from envsolve.resolver.derive._binary import torch_abi
 from envsolve.resolver.derive._common import pick_wheel, requirement
@@ -157,6 +158,7 @@ def test_refresh_then_verify_end_to_end(built: dict[str, tuple[str, bytes, bytes
         common = ["--matrices", str(folder), "--index-url", served.url, "--cache-dir", str(cache)]
         assert _cli("refresh", "torchaudio", *common) == 0
         rows = {r["version"]: r for r in tomllib.loads((folder / "torchaudio.toml").read_text())["rows"]}
+        assert compiled.stale(folder) == []  # refresh recompiled what it wrote
 
         # the binary pairing: 2.11.1 says torch>=2.11, its library needs a symbol only 2.13.0 exports
         new = rows["2.11.1"]

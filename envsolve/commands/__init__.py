@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envsolve.render import KINDS  # the registry of render kinds: a dataclass table, nothing else imported
+
 __all__ = ["COMMANDS", "Command"]
 
 
@@ -41,18 +43,15 @@ COMMANDS: tuple[Command, ...] = (
             "and the wheels themselves (METADATA, ELF symbols and sonames, by HTTP range requests, cached) and "
             "reports what drifted and what it means for a rule, without writing: exit 0 no drift, 1 drift. "
             "`envsolve matrices refresh [NAME...]` rewrites them, keeping curated rows and fields.",
-            epilog="Derivable: torchaudio, torchvision, torchcodec, torch, ctranslate2, faster_whisper, "
-            "pyannote_audio, huggingface_hub, whisperx (and cuda_images, from a git checkout). The others are "
-            "curated by hand. Progress goes to stderr; a first run reads about 20 GB (torch's libraries, streamed, "
-            "nothing kept), a cached one seconds."),
+            # commands/matrices.py puts the derivable ones in front, from resolver/derive's DERIVABLE.
+            epilog="The others are curated by hand. Progress goes to stderr; a first run reads about 20 GB (torch's "
+            "libraries, streamed, nothing kept), a cached one seconds."),
     Command("explain", "explain a finding code with its sources",
             "Show what a finding code means, its symptoms, ways out and sources."),
-    Command("render", "write a plan as files: requirements, hashed lock, environment.yml, Dockerfile, cells, CI",
-            "Render a plan (--plan FILE, or the same flags as plan) into files: requirements.in, a hashed "
-            "requirements.lock for the target's platform and Python, environment.yml, a Dockerfile (pathway A or B), "
-            "Colab and Kaggle cells, a Modal app, a bare-box install.sh and a GitHub Actions workflow. Every file "
-            "starts with a header naming the plan's hash and how to regenerate it. --check exits 1 with a diff when "
-            "the files on disk differ.",
+    Command("render", f"write a plan as files: {', '.join(kind.name for kind in KINDS)}",
+            "Render a plan (--plan FILE, or the same flags as plan) into files: "
+            + "; ".join(kind.help for kind in KINDS) + ". Every file starts with a header naming the plan's hash "
+            "and how to regenerate it. --check exits 1 with a diff when the files on disk differ.",
             epilog="lock asks pip to resolve against the index (network); the other kinds are pure functions of the "
             "plan. Kinds that do not apply to a plan (a Dockerfile without a base image) are named on stderr."),
     Command("run", "transcribe and diarize audio (envsolve run --sample for a demo)",

@@ -11,21 +11,25 @@ if TYPE_CHECKING:
 
 
 def add_host_argument(parser: argparse.ArgumentParser) -> None:
+    from envsolve.resolver.host import EXAMPLE_PREFIX, examples
+
     parser.add_argument("--host", metavar="FILE", help="host snapshot JSON, or example:NAME for a built-in one "
-                        "(example:colab-l4, example:aws-dlami-a10g, example:cuda13-l4, example:rtx5090); "
-                        "default: this machine")
+                        f"({', '.join(EXAMPLE_PREFIX + name for name in examples())}); default: this machine")
 
 
 def load_host(path: str | None, loader: bool = True) -> Host:
     """The snapshot at `path`, or this machine probed (`loader`: with the loader simulation)."""
-    from envsolve.resolver.host import read_host
-    from envsolve.resolver.probe import probe_host
-
-    if path is None:
-        return probe_host(loader=loader)
-    if not path.strip():  # `--host "$SNAPSHOT"` with the variable unset must not quietly describe this machine
-        from envsolve.errors import EnvsolveError
+    if path is not None and not path.strip():  # `--host "$SNAPSHOT"` with the variable unset must not quietly
+        from envsolve.errors import EnvsolveError  # describe this machine
 
         raise EnvsolveError("usage", "--host is empty.", hint="Give a snapshot file (envsolve probe --json > "
                             "host.json) or example:NAME, or leave --host out to use this machine.")
-    return read_host(path)
+    if path:
+        from envsolve.resolver.host import read_host
+
+        return read_host(path)
+    # Only a probe imports the probe (NVML, the ldconfig cache, installed packages, ELF): a snapshot plan in CI
+    # pays for none of it.
+    from envsolve.resolver.probe import probe_host
+
+    return probe_host(loader=loader)

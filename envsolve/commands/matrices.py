@@ -26,6 +26,11 @@ def _max_age(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from envsolve.resolver.derive import DERIVABLE, NOT_FROM_THE_INDEX
+
+    from_index = [name for name in DERIVABLE if name not in NOT_FROM_THE_INDEX]
+    parser.epilog = (f"Derivable: {', '.join(from_index)} (and {', '.join(NOT_FROM_THE_INDEX)}, from a git checkout). "
+                     + (parser.epilog or ""))
     parser.add_argument("name", nargs="?", help="matrix name (omit to list them), or `verify` / `refresh`")
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help="with verify/refresh: the matrices to re-derive (default: every derivable one)")
@@ -84,7 +89,12 @@ def _derive(args: argparse.Namespace) -> int:
     options = {k: getattr(args, k) for k in ("cuda_images_repo", "cuda_images_rev", "cuda_images_label", "cog_repo")
                if getattr(args, k)}
     cache = None if args.no_cache else (args.cache_dir or DEFAULT_CACHE)
-    report = derive(args.name, args.names, folder=matrices_dir(args.matrices), index_url=args.index_url, cache=cache,
+    folder = matrices_dir(args.matrices)
+    report = derive(args.name, args.names, folder=folder, index_url=args.index_url, cache=cache,
                     max_age=args.max_age, progress=Progress(None if args.quiet else sys.stderr), options=options)
+    if args.name == "refresh":
+        from envsolve.resolver.compiled import compile_folder
+
+        compile_folder(folder)  # what plan reads (resolver/compiled.py); unchanged files are left alone
     print(json.dumps(report.to_json(), indent=2, default=str) if args.json else render_matrix_drift(report))
     return 1 if args.name == "verify" and report.drifted else 0

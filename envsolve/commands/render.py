@@ -10,16 +10,13 @@ from envsolve.commands.plan import add_plan_arguments
 if TYPE_CHECKING:
     from envsolve.render.files import RenderContext
 
-# The flags that decide a plan, in the order a regenerate command writes them.
-PLAN_FLAGS = (("host", "--host"), ("pathway", "--pathway"), ("workload", "--workload"), ("device", "--device"),
-              ("python", "--python"), ("compute_type", "--compute-type"), ("target", "--target"))
-
-
-def _plan_defaults() -> argparse.Namespace:
-    """The plan flags' defaults, from the one place that declares them (commands/plan.py)."""
+def _plan_actions() -> list[argparse.Action]:
+    """The flags that decide a plan, from the one place that declares them (commands/plan.py), in the order a
+    regenerate command writes them: those taking a value, then the repeatable ones, then the switches."""
     parser = argparse.ArgumentParser(add_help=False)
     add_plan_arguments(parser)
-    return parser.parse_args([])
+    return sorted(parser._actions, key=lambda a: 2 if a.nargs == 0 else 1 if isinstance(a, argparse._AppendAction)
+                  else 0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,13 +51,12 @@ def render_context(args: argparse.Namespace) -> RenderContext:
 
     if args.plan:
         plan, source = read_plan(args.plan), ["--plan", args.plan]
-        defaults = _plan_defaults()
-        ignored = [flag for key, flag in PLAN_FLAGS if getattr(args, key) != getattr(defaults, key)]
-        if ignored or args.constraint or args.replace_preinstalled:
+        given = _plan_flags(args)
+        if given:
             from envsolve.errors import EnvsolveError
 
-            raise EnvsolveError("usage", f"--plan and {(ignored or ['-c'])[0]} were both given: the plan file already "
-                                "decided what the flags would.", hint="Pass either --plan FILE or the plan flags.")
+            raise EnvsolveError("usage", f"--plan and {given[0]} were both given: the plan file already decided "
+                                "what the flags would.", hint="Pass either --plan FILE or the plan flags.")
     else:
         from envsolve.commands.plan import plan_from_arguments
 
@@ -103,12 +99,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plan_flags(args: argparse.Namespace) -> list[str]:
+    """The plan flags given other than at their defaults, as words that give them again (the shortest spelling)."""
     words: list[str] = []
-    defaults = _plan_defaults()
-    for key, flag in PLAN_FLAGS:
-        value = getattr(args, key)
-        if value != getattr(defaults, key):
-            words += [flag, str(value)]
-    for constraint in args.constraint or ():
-        words += ["-c", constraint]
-    return words + (["--replace-preinstalled"] if args.replace_preinstalled else [])
+    for action in _plan_actions():
+        value = getattr(args, action.dest)
+        if value == action.default:
+            continue
+        flag = min(action.option_strings, key=len)
+        if action.nargs == 0:
+            words.append(flag)
+        else:
+            for one in value if isinstance(action, argparse._AppendAction) else [value]:
+                words += [flag, str(one)]
+    return words

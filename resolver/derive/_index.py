@@ -10,25 +10,18 @@ import os
 import sys
 import urllib.error
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from email.message import Message
-from functools import cached_property
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from packaging.tags import Tag
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from envsolve.resolver.derive._dist import Dist
 from envsolve.resolver.derive._http import Fetcher, RegistryError
+from envsolve.resolver.derive._wheel import RemoteWheel
 
 __all__ = ["PYPI", "Dist", "Index", "configured_index", "python_versions"]
 
@@ -67,51 +60,6 @@ def _pip_config_files(env: Mapping[str, str]) -> list[Path]:
     if env.get("VIRTUAL_ENV") or sys.prefix != sys.base_prefix:
         files.append(Path(env.get("VIRTUAL_ENV") or sys.prefix) / "pip.conf")
     return [f for f in files if f.is_file()]
-
-
-@dataclass(frozen=True)
-class Dist:
-    """One file of a release on the index."""
-
-    project: str
-    filename: str
-    url: str
-    sha256: str
-    size: int | None
-    upload_time: str | None
-    yanked: bool
-    yanked_reason: str | None
-    requires_python: str | None
-    metadata: bool | None  # PEP 658/714: the index serves <url>.metadata (None: the index does not say)
-
-    @cached_property
-    def version(self) -> Version | None:
-        try:
-            if self.is_wheel:
-                return parse_wheel_filename(self.filename)[1]
-            return parse_sdist_filename(self.filename)[1]
-        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-            return None
-
-    @property
-    def is_wheel(self) -> bool:
-        return self.filename.endswith(".whl")
-
-    @property
-    def is_sdist(self) -> bool:
-        return self.filename.endswith((".tar.gz", ".zip")) and not self.is_wheel
-
-    @cached_property
-    def tags(self) -> frozenset[Tag]:
-        return parse_wheel_filename(self.filename)[3] if self.is_wheel else frozenset()
-
-    def linux(self, machine: str) -> bool:
-        """A manylinux/linux wheel for `machine` (x86_64, aarch64)."""
-        return any("linux" in t.platform and t.platform.endswith(machine) for t in self.tags)
-
-    @property
-    def uploaded(self) -> str | None:
-        return self.upload_time[:10] if self.upload_time else None
 
 
 class _Links(HTMLParser):
@@ -157,8 +105,6 @@ class Index:
 
     def metadata_text(self, dist: Dist) -> str:
         """The core metadata of a wheel: PEP 658's <url>.metadata, else ranged reads of the wheel's METADATA."""
-        from envsolve.resolver.derive._wheel import RemoteWheel
-
         text = self.fetcher.immutable(dist.url + ".metadata") if dist.metadata is not False else None
         if text is None:
             text = RemoteWheel(self.fetcher, dist).metadata_bytes()

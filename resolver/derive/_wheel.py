@@ -11,11 +11,10 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
+from envsolve.resolver.derive._dist import Dist
 from envsolve.resolver.derive._http import Fetcher
-from envsolve.resolver.derive._index import Dist
 
 __all__ = ["Member", "RemoteWheel", "WheelError"]
 
@@ -187,11 +186,3 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int
             break
         pos += 4 + size
     return usize, csize, offset
-
-
-def local_dist(path: Path, project: str = "local") -> Dist:
-    """A Dist for a file on disk (tests, and wheels already downloaded)."""
-    import hashlib
-
-    return Dist(project, path.name, path.resolve().as_uri(), hashlib.sha256(path.read_bytes()).hexdigest(),
-                path.stat().st_size, None, False, None, None, False)

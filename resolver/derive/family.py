@@ -508,7 +508,3 @@ def derive_torchcodec(ctx: Context) -> Derived:
             "libtorchcodec*<N>.so; cuda: DT_NEEDED of the chosen wheel.\n" + ABI_DOC)
     return Derived("torchcodec", "torchcodec: torch pairing (README table and binary), FFmpeg majors, platforms and "
                    "CUDA per release", ["version"], "version", header(what, "torchcodec"), rows)
-
-
-def consumer_map(ctx: Context, project: str) -> Mapping[str, Consumer]:
-    return {str(c.version): c for c in consumers(ctx)[project]}

@@ -33,8 +33,9 @@ FIELDS = ("torch", "variant", "cuda", "released", "yanked", "yanked_reason", "to
           "note", "index_note", "index_source", "curated", "source", "checked")
 # Curated by hand on a derived row: what the PyTorch index's documentation says about the same build.
 CURATED_FIELDS = ("index_note", "index_source")
-# Facts refresh fills in on a curated row, from the same release's PyPI files.
-PROXY_FIELDS = ("released", "yanked", "yanked_reason", "python", "torchvision", "torchaudio", "evidence")
+# Facts refresh fills in on a curated row from the same release's PyPI files (and says so in its evidence); the
+# torchvision/torchaudio pairing is filled in as on a derived row.
+PROXY_FIELDS = ("released", "yanked", "yanked_reason", "python")
 
 
 def linux_wheels(files: list[Dist], machine: str) -> dict[str, Dist]:
@@ -197,7 +198,7 @@ def derive_torch(ctx: Context) -> Derived:
         _pair(base, str(version), pairs)
         out = [base]
         for row in curated.pop(str(version), []):
-            proxy = {k: base.get(k) for k in ("released", "yanked", "yanked_reason", "python")}
+            proxy = {k: base.get(k) for k in PROXY_FIELDS}
             row.update(proxy)
             row["evidence"] = [f"released, yanked, python: PyPI's torch {version} files (a fair proxy for this "
                                f"{row['variant']} build of the same release; {row['index']} is not reachable here)"]
