@@ -4,8 +4,9 @@ not linted. Base images come from tests/standins.py (Debian stand-ins tagged wit
 - The CPU plan (faster-whisper): `docker build` the rendered folder (its build-time doctor runs in the build),
   then `docker run --network none` the image on the sample with the tiny.en model mounted; the transcript must
   hold the sample's words.
-- GPU plans (pathway B, CUDA 12 and CUDA 13, Python 3.11): built on nvidia/cuda base stand-ins through the
-  build-time doctor; `envsolve doctor` inside the container reports only `gpu-not-visible`.
+- GPU plans (pathway B for the CUDA 12 and CUDA 13-driver example hosts, and pathway A, where ctranslate2 loads
+  the runtime image's cuBLAS; Python 3.11): built on nvidia/cuda stand-ins through the build-time doctor;
+  `envsolve doctor` inside the container reports only `gpu-not-visible`.
 What is not exercised: a real GPU, NVIDIA's and Docker Hub's real images (Ubuntu, not Debian).
 
 The locks are the committed ones under tests/data/render (real resolutions; tests/test_render_lock.py redoes
@@ -79,13 +80,14 @@ def test_the_cpu_image_builds_and_transcribes_the_sample_offline(engine: None, t
     assert text.strip() and any(word in text for word in expected.split() if len(word) > 5), text
 
 
-@pytest.mark.parametrize("name", ["cuda12-b-faster-whisper", "cuda13-l4-faster-whisper"])
+@pytest.mark.parametrize(("name", "pathway"), [("cuda12-b-faster-whisper", "B"), ("cuda13-l4-faster-whisper", "B"),
+                                              ("cuda12-a-faster-whisper", "A")])
 def test_gpu_images_build_through_their_doctor_and_only_the_gpu_is_missing(engine: None, tmp_path: Path,
-                                                                          name: str) -> None:
+                                                                          name: str, pathway: str) -> None:
     if not (DATA / f"{name}.plan.json").is_file():
         pytest.fail(f"tests/data/render/{name}.plan.json is missing")
     folder, plan = _render(name, tmp_path)
-    assert plan["pathway"] == "B" and plan["python"] == "3.11"
+    assert plan["pathway"] == pathway and plan["python"] == "3.11"
     tag = f"envsolve-test/{name}"
     log = _build(folder, tag, str(plan["base_image"]))
     assert "--ignore gpu-not-visible" in log
