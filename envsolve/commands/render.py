@@ -58,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
 
         plan, source = plan_from_arguments(args).to_json(), _plan_flags(args)
     contract = Contract.from_plan(plan, envsolve_spec=args.envsolve_spec or f"envsolve=={__version__}",
-                                  regenerate=source)
+                                  regenerate=regenerate_command(args, source), plan_source=source,
+                                  folder=folder_word(args.output))
     folder = Path(args.output)
     context = RenderContext(contract, warn=lambda text: print(f"note: {text}", file=sys.stderr), folder=folder,
-                            roots=envsolve_roots(with_ray=args.with_ray), checking=args.check)
+                            roots=envsolve_roots(with_ray=args.with_ray), checking=args.check,
+                            with_ray=args.with_ray)
     outputs, skipped = render_kinds(args.kinds, context)
     for kind, why in skipped:
         print(f"note: {kind} does not apply to this plan: {why}", file=sys.stderr)
@@ -79,6 +81,26 @@ def run(args: argparse.Namespace) -> int:
         if not output.remove:
             print(folder / output.path)
     return 0
+
+
+def regenerate_command(args: argparse.Namespace, source: list[str]) -> list[str]:
+    """The words after `envsolve` that reproduce this folder: the kinds as given, the plan's source, and every
+    flag that changes a file (--envsolve-spec when given, --with-ray); -o and --check are the caller's."""
+    words = ["render", *dict.fromkeys(args.kinds), *source]
+    if args.envsolve_spec:
+        words += ["--envsolve-spec", args.envsolve_spec]
+    return words + (["--with-ray"] if args.with_ray else [])
+
+
+def folder_word(output: str) -> str:
+    """-o as the rendered files name it: the path when it is relative and stays below the working folder (where
+    CI runs the same command), else a placeholder, so no file depends on where a machine keeps it."""
+    import os
+
+    path = os.path.normpath(output)
+    if os.path.isabs(path) or path == ".." or path.startswith("../"):
+        return ""
+    return path
 
 
 def _plan_flags(args: argparse.Namespace) -> list[str]:

@@ -33,6 +33,14 @@ def render(context: RenderContext, kind: str) -> list[Output]:
         "Dockerfile.j2", c, venv=VENV, site=f"{VENV}/lib/python{c.python}/site-packages", uv_image=UV_IMAGE,
         uv_python=not has_python, python_home=PYTHON_HOME,
         python_bin=f"python{c.python}" if has_python else f"{PYTHON_HOME}/bin/python{c.python}",
-        whisper_model=WHISPER_MODEL, diarization_model=diarization, apt=c.decodes_with_torchcodec)),
+        whisper_model=WHISPER_MODEL, diarization_model=diarization, apt=_apt(context), with_ray=context.with_ray)),
         Output(".dockerignore", "# Only the lock files go into the build context.\n*\n!requirements.lock\n"
                "!requirements-index.txt\n")]
+
+
+def _apt(context: RenderContext) -> list[str]:
+    """Debian packages the runtime stage needs: FFmpeg when torchcodec decodes, what Ray's launcher runs."""
+    from envsolve.render.kinds.ray import CONTAINER_PACKAGES
+
+    return sorted({*(["ffmpeg"] if context.contract.decodes_with_torchcodec else []),
+                   *(CONTAINER_PACKAGES if context.with_ray else ())})
