@@ -3,13 +3,17 @@
 #   envsolve render requirements environment dockerfile colab kaggle modal script github-actions ray --host example:aws-dlami-a10g --pathway A -o <this folder>
 # and check it in CI with the same command and --check (exit 1 and a diff when this file differs).
 # Paste into a Colab cell and run it once per runtime.
+# This plan replaces the runtime's torch family: after the first run the cell asks for a restart of the runtime
+# (a torch replaced under a live kernel crashes at its next import); run it again after the restart.
 import ctypes
 import os
 import subprocess
 import sys
 import sysconfig
 import tempfile
+from importlib import metadata
 
+MODEL = "large-v3"  # the faster-whisper model `!envsolve run` loads: a name (large-v3, distil-large-v3, ...) or a folder
 PACKAGES = [
     "torch==2.14.1+cu126",
     "torchaudio==2.11.1+cu126",
@@ -20,19 +24,88 @@ PACKAGES = [
     "envsolve==0.1.0",
 ]
 EXTRA_INDEXES = ["https://download.pytorch.org/whl/cu126", ]
-# The kept packages are constraints: pip may not replace them while it installs the rest.
+# Preinstalled packages this plan builds on: pip may change neither them nor any package they pin exactly (torch
+# pins its nvidia-* CUDA libraries), so each is kept at the version this runtime has.
 KEEP = []
-with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
-    constraints.write("\n".join(KEEP) + "\n")
-subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", constraints.name,
-                *[f"--extra-index-url={index}" for index in EXTRA_INDEXES], *PACKAGES], check=True)
+FAMILY = ["torch", "torchaudio", "torchvision", ]  # replaced under a live kernel: restart
+# The plan replaces the torch family; a preinstalled member it does not install would stay built for the old
+# torch ("operator torchvision::nms does not exist" once something imports it), so it is removed.
+REMOVE = ["torchvision", ]
 
-SITE_PACKAGES = sysconfig.get_paths()["purelib"]
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
-# For this kernel: load ctranslate2's CUDA libraries by path before ctranslate2 is imported, so its
-# dlopen by soname finds them already loaded.
-for library in ["$SITE_PACKAGES/nvidia/cublas/lib/libcublas.so.12", ]:
-    ctypes.CDLL(library.replace("$SITE_PACKAGES", SITE_PACKAGES), mode=ctypes.RTLD_GLOBAL)
-subprocess.run([sys.executable, "-m", "envsolve", "doctor", "--workload", "pipeline", "--device",
-                "cuda"], check=False)
+
+def _canonical(name):
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _installed(names):
+    found = {}
+    for name in names:
+        try:
+            found[_canonical(name)] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def _kept():
+    """Each kept package, and every package it pins with ==, at the version installed here."""
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pip vendors packaging
+        from pip._vendor.packaging.requirements import Requirement
+    kept = _installed(KEEP)
+    for name in list(kept):
+        for text in metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            if any(s.operator in ("==", "===") for s in requirement.specifier):
+                kept.update(_installed([requirement.name]))
+    return kept
+
+
+kept = _kept()
+install = []
+for line in PACKAGES:
+    name = line.split("==")[0].split(">")[0].split("<")[0].split("[")[0]
+    if _canonical(name) in kept:
+        print(f"keeping {name} {kept[_canonical(name)]} (this runtime's, which a kept package pins), not {line}")
+    else:
+        install.append(line)
+before = _installed(FAMILY)
+if _installed(REMOVE):
+    print("removing " + ", ".join(f"{n} {v}" for n, v in _installed(REMOVE).items()) + " (built for the torch replaced)")
+    subprocess.run([sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", *_installed(REMOVE)], check=True)
+with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+    constraints.write("".join(f"{name}=={version}\n" for name, version in sorted(kept.items())))
+subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", constraints.name,
+                *[f"--extra-index-url={index}" for index in EXTRA_INDEXES], *install], check=True)
+changed = sorted(f"{name} {version} -> {_installed([name]).get(name, 'removed')}" for name, version in before.items()
+                 if _installed([name]).get(name) != version)
+if changed:
+    print("=" * 100)
+    print("RESTART THE RUNTIME NOW (Runtime > Restart session), then run this cell again.")
+    print("This cell replaced " + ", ".join(changed) + ": the running kernel still holds the old one, and its next")
+    print("import of torch would mix the two. Nothing below ran; after the restart this cell finishes the setup.")
+    print("=" * 100)
+else:
+    SITE_PACKAGES = sysconfig.get_paths()["purelib"]
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
+    # For this kernel: load ctranslate2's CUDA libraries by path before ctranslate2 is imported, so its
+    # dlopen by soname finds them already loaded.
+    for library in ["$SITE_PACKAGES/nvidia/cublas/lib/libcublas.so.12", ]:
+        ctypes.CDLL(library.replace("$SITE_PACKAGES", SITE_PACKAGES), mode=ctypes.RTLD_GLOBAL)
+    # The Hugging Face token (gated pyannote models) from Colab's secrets (the key icon, notebook access on), for `!envsolve run`.
+    try:
+        from google.colab import userdata
+
+        token = userdata.get("HF_TOKEN")
+    except Exception as error:  # not on Colab, no such secret, or the notebook may not read it
+        token = None
+        print(f"no HF_TOKEN from Colab's secrets (the key icon, notebook access on) ({type(error).__name__}); gated diarization models will not load")
+    if token:
+        os.environ["HF_TOKEN"] = token
+    subprocess.run([sys.executable, "-m", "envsolve", "doctor", "--workload", "pipeline", "--device",
+                    "cuda"], check=False)
+    print(f"ready: !envsolve run talk.wav --model {MODEL} -o out")
