@@ -46,7 +46,8 @@ GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
                       "envsolve[==VERSION], or the path of an envsolve wheel or source folder"),
     "sha256": (re.compile(r"[0-9a-f]{64}"), "a sha256 hex digest"),
     # Regenerate commands written into headers: argv words, each re-quoted by shlex.
-    "argument": (re.compile(r"[A-Za-z0-9_./:=,<>!~+@-]{1,512}"), "letters, digits and . / : = , < > ! ~ + @ - _"),
+    "argument": (re.compile(r"[A-Za-z0-9_./:=,<>!~+@%-]{1,512}"),
+                 "letters, digits and . / : = , < > ! ~ + @ % - _"),
 }
 
 

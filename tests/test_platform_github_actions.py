@@ -129,3 +129,17 @@ def test_the_job_passes_in_a_fresh_clone_and_fails_after_any_edit(source: list[s
         assert failed.name == "Rendered files match the plan" and path.name in failed.output, edited.log
         path.write_text(original)
         _git(repo, "commit", "--quiet", "-am", f"restore {path.name}")
+
+
+@pytest.mark.parametrize(("output", "written"), [("ci", "ci"), ("./a/../ci", "ci"), ("my out", "<this folder>"),
+                                                 ("../elsewhere", "<this folder>")])
+def test_the_header_names_the_folder_only_when_the_command_can_reach_it_again(
+        output: str, written: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """-o is in the regenerate command when it is a relative path below the working folder (CI runs from there);
+    an absolute or outside path, or one no grammar admits, is the placeholder, and rendering still works."""
+    work = tmp_path / "repo"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["render", "script", "--host", "example:colab-l4", "--with-ray", "-o", output]) == 0
+    header = (work / output / "install.sh").read_text().splitlines()[3]
+    assert header == f"#   envsolve render script --host example:colab-l4 --with-ray -o {written}"

@@ -97,8 +97,10 @@ def folder_word(output: str) -> str:
     CI runs the same command), else a placeholder, so no file depends on where a machine keeps it."""
     import os
 
+    from envsolve.render.grammar import GRAMMARS
+
     path = os.path.normpath(output)
-    if os.path.isabs(path) or path == ".." or path.startswith("../"):
+    if os.path.isabs(path) or path == ".." or path.startswith("../") or not GRAMMARS["path"][0].fullmatch(path):
         return ""
     return path
 
