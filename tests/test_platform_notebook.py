@@ -145,14 +145,15 @@ def test_the_kaggle_cell_keeps_torchs_cuda_libraries_and_the_stack_imports(wheel
     ran = subprocess.run([str(python), str(cell)], capture_output=True, text=True, env=env, cwd=tmp_path,
                          timeout=1800)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert _record_hashes(site, kept) == before, "a kept package (or one it pins) changed"
     assert "keeping nvidia-cublas-cu12 12.4.5.8" in ran.stdout and "RESTART" not in ran.stdout
     assert "no HF_TOKEN from Kaggle's secrets" in ran.stdout  # not on Kaggle: said, not a crash
-    assert _record_hashes(site, kept) == before, "a kept package (or one it pins) changed"
     imports = subprocess.run([str(python), "-c", "import ctranslate2, faster_whisper; print(ctranslate2.__version__)"],
-                             capture_output=True, text=True, env=env, timeout=300)
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert imports.returncode == 0 and imports.stdout.strip() == "4.8.5", imports.stderr[-2000:]
     env["LD_LIBRARY_PATH"] = str(site / "nvidia" / "cublas" / "lib")  # what the cell sets for `!envsolve run`
     doctor = subprocess.run([str(python), "-m", "envsolve", "doctor", "--workload", "faster-whisper", "--device",
-                             "cuda", "--json"], capture_output=True, text=True, env=env, timeout=300)
+                             "cuda", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert doctor.stdout, doctor.stderr[-3000:]
     findings = {f["code"] for f in json.loads(doctor.stdout)["findings"]}
     assert findings == {"gpu-not-visible"}, doctor.stdout[-3000:]
