@@ -16,7 +16,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from conftest import HOSTS
+from conftest import every_host
 from envsolve.cli import main
 from envsolve.render.kinds.environment import dev_environment
 
@@ -37,9 +37,7 @@ def _parse(path: Path, tmp: Path, platform: str = "linux-64") -> Any:
 
 
 def _plans() -> list[tuple[str, str]]:
-    hosts = ["example:colab-l4", "example:aws-dlami-a10g", "example:cuda13-l4", "example:rtx5090",
-             *(f"tests/hosts/{p.name}" for p in sorted(HOSTS.glob("*.json")))]
-    return [(h, w) for h in hosts for w in ("pipeline", "whisperx", "faster-whisper")]
+    return [(h, w) for h in every_host() for w in ("pipeline", "whisperx", "faster-whisper")]
 
 
 @pytest.mark.parametrize(("host", "workload"), _plans(), ids=[f"{h}:{w}" for h, w in _plans()])

@@ -17,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_wheel, source_files
 from envsolve.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data" / "render"
 HOST = Path(__file__).parent / "hosts" / "dlami-a10g.json"
-MAPPED = ["envsolve", "resolver", "pipeline", "matrices", "templates", "render"]
 KINDS = ["requirements", "dockerfile", "script", "modal", "github-actions"]
 WORKFLOW = ".github/workflows/envsolve.yml"
 
@@ -64,12 +62,6 @@ def _pins() -> dict[str, str]:
     return {name: metadata.version(name) for name in ("jinja2", "markupsafe", "packaging")}
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path, _ = build_wheel(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("wheel"),
-                          ["pyproject.toml", "setup.py", "README.md", *source_files(MAPPED)])
-    return path
-
 
 def test_the_check_step_is_the_command_that_rendered_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,11 +96,11 @@ def test_the_workflow_passes_githubs_workflow_schema(tmp_path: Path, monkeypatch
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", [["--host", "host.json"], ["--plan", "plan.json"]], ids=["host", "plan-file"])
-def test_the_job_passes_in_a_fresh_clone_and_fails_after_any_edit(source: list[str], wheel: Path,
+def test_the_job_passes_in_a_fresh_clone_and_fails_after_any_edit(source: list[str], envsolve_wheel: Path,
                                                                    tmp_path: Path) -> None:
     from workflow_runner import run_job
 
-    repo = _repository(tmp_path, wheel, source)
+    repo = _repository(tmp_path, envsolve_wheel, source)
     workflow = repo / "envsolve-render" / WORKFLOW
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("".join(f"{n}=={v}\n" for n, v in _pins().items()))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from conftest import HOSTS
+from conftest import every_host
 from envsolve.cli import main
 from envsolve.resolver import matrices
 
@@ -68,12 +68,8 @@ def _dockerfile_steps(image: Any) -> list[str]:
     return steps
 
 
-def _hosts() -> list[str]:
-    return ["example:colab-l4", "example:aws-dlami-a10g", "example:cuda13-l4", "example:rtx5090",
-            *(str(p) for p in sorted(HOSTS.glob("*.json")))]
 
-
-@pytest.mark.parametrize("host", _hosts())
+@pytest.mark.parametrize("host", every_host())
 def test_every_gpu_plan_rents_a_gpu_that_fits_and_a_cpu_plan_says_it_is_one(
         host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)

@@ -20,11 +20,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import build_wheel, host_data, source_files
+from conftest import host_data
 from envsolve.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-MAPPED = ["envsolve", "resolver", "pipeline", "matrices", "templates", "render"]
 # Kaggle's GPU image as the report found it: torch 2.6.0 (+cu124 there, PyPI's 2.6.0 here, the same CUDA 12.4
 # build), a T4, and the faster-whisper workload.
 KAGGLE = {"platform": "kaggle", "packages": {"torch": "2.6.0", "torchaudio": "2.6.0", "torchvision": "0.21.0"},
@@ -116,15 +115,10 @@ def _pins_for(site: Path) -> str:
     return "".join(f"{n}=={v}\n" for n, v in sorted(pins.items()))
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path, _ = build_wheel(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("wheel"),
-                          ["pyproject.toml", "setup.py", "README.md", *source_files(MAPPED)])
-    return path
-
 
 @pytest.mark.slow
-def test_the_kaggle_cell_keeps_torchs_cuda_libraries_and_the_stack_imports(wheel: Path, tmp_path: Path) -> None:
+def test_the_kaggle_cell_keeps_torchs_cuda_libraries_and_the_stack_imports(envsolve_wheel: Path,
+                                                                         tmp_path: Path) -> None:
     import standins
 
     base = standins.standin("kaggle-torch2.6.0", ["torch==2.6.0", "torchaudio==2.6.0", "torchvision==0.21.0"])
@@ -136,7 +130,7 @@ def test_the_kaggle_cell_keeps_torchs_cuda_libraries_and_the_stack_imports(wheel
     assert "nvidia-cublas-cu12" in kept  # torch 2.6.0: Requires-Dist nvidia-cublas-cu12==12.4.5.8
     before = _record_hashes(site, kept)
     cell = _cell(tmp_path, "kaggle", _host(tmp_path, "kaggle", KAGGLE), "faster-whisper",
-                 "--envsolve-spec", str(wheel))
+                 "--envsolve-spec", str(envsolve_wheel))
     assert "nvidia-cublas-cu12==12.8.4.1" in cell.read_text()  # the plan's pin, which would replace torch's
     constraints = tmp_path / "pins.txt"
     constraints.write_text(_pins_for(site))

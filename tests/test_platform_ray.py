@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import HOSTS, host_data
+from conftest import every_host, host_data
 from envsolve.cli import main
 
 yaml = pytest.importorskip("yaml")
@@ -55,10 +55,6 @@ def _h100_host(tmp: Path) -> str:
     return str(path)
 
 
-def _hosts() -> list[str]:
-    return ["example:colab-l4", "example:aws-dlami-a10g", "example:cuda13-l4", "example:rtx5090",
-            *(f"tests/hosts/{p.name}" for p in sorted(HOSTS.glob("*.json")))]
-
 
 def test_without_with_ray_no_cluster_file_is_written_for_an_image_without_ray(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,7 +65,7 @@ def test_without_with_ray_no_cluster_file_is_written_for_an_image_without_ray(
 
 
 @needs_ray
-@pytest.mark.parametrize("host", _hosts())
+@pytest.mark.parametrize("host", every_host())
 def test_every_cluster_file_passes_rays_own_checks_and_rents_what_the_plan_needs(
         host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from ray.autoscaler._private.util import prepare_config, validate_config
