@@ -15,6 +15,7 @@ import os
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # build), a T4, and the faster-whisper workload.
 KAGGLE = {"platform": "kaggle", "packages": {"torch": "2.6.0", "torchaudio": "2.6.0", "torchvision": "0.21.0"},
           "gpus": [{"name": "Tesla T4", "compute_capability": "7.5", "memory_mib": 15360}]}
+PYPI = "https://pypi.org/simple"
 COLAB_TORCH_29 = {"packages": {"torch": "2.9.0", "torchaudio": "2.9.0", "torchvision": "0.24.0"}}
 
 
@@ -95,10 +97,11 @@ def _kept_names(site: Path, family: list[str]) -> list[str]:
     return sorted(names)
 
 
-def _pins_for(site: Path) -> str:
+def _pins_for(site: Path, planned: frozenset[str] = frozenset()) -> str:
     """Exact pins (this checkout's environment's versions) for what the cell installs beyond the stand-in, so no
-    new release changes what the test installs; packages the stand-in already has are the cell's to keep."""
-    present = {canonicalize_name(d.metadata["Name"]) for d in metadata.distributions(path=[str(site)])}
+    new release changes what the test installs; packages the stand-in already has are the cell's to keep, and the
+    plan pins its own."""
+    present = {canonicalize_name(d.metadata["Name"]) for d in metadata.distributions(path=[str(site)])} | planned
     todo, pins = ["faster-whisper", "jinja2", "packaging"], {}
     while todo:
         name = canonicalize_name(todo.pop())
@@ -148,6 +151,62 @@ def test_the_kaggle_cell_keeps_torchs_cuda_libraries_and_the_stack_imports(envso
     env["LD_LIBRARY_PATH"] = str(site / "nvidia" / "cublas" / "lib")  # what the cell sets for `!envsolve run`
     doctor = subprocess.run([str(python), "-m", "envsolve", "doctor", "--workload", "faster-whisper", "--device",
                              "cuda", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert doctor.stdout, doctor.stderr[-3000:]
+    findings = {f["code"] for f in json.loads(doctor.stdout)["findings"]}
+    assert findings == {"gpu-not-visible"}, doctor.stdout[-3000:]
+
+
+def _as_on_pypi(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan with its PyTorch-index builds replaced by PyPI's of the same release (2.8.0+cu126 -> 2.8.0, PyPI's
+    CUDA 12.8 build): download.pytorch.org is not reachable here. Everything else is the plan's."""
+    packages = [{**p, "version": p["version"].split("+")[0], "index": PYPI} if p["index"] != PYPI else p
+                for p in plan["packages"]]
+    return {**plan, "packages": packages, "indexes": [PYPI]}
+
+
+@pytest.mark.slow
+def test_the_colab_cell_that_replaces_torch_asks_for_a_restart_then_finishes(envsolve_wheel: Path,
+                                                                            tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Colab with torch 2.9 and whisperx: the plan replaces the family (whisperx 3.8.6 requires torch~=2.8.0).
+    First run: the cell installs, sees torch change and asks for a restart, running nothing else; second run (the
+    restarted kernel): nothing to replace, it finishes; then the stack imports and doctor passes."""
+    import standins
+
+    host = _host(tmp_path, "colab29", COLAB_TORCH_29)
+    capsys.readouterr()
+    assert main(["plan", "--host", host, "--workload", "whisperx", "--json"]) == 0
+    plan = _as_on_pypi(json.loads(capsys.readouterr().out))
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    out = tmp_path / "cell"
+    assert main(["render", "colab", "--plan", str(tmp_path / "plan.json"), "--envsolve-spec", str(envsolve_wheel),
+                 "-o", str(out)]) == 0
+    cell = out / "colab-cell.py"
+    base = standins.standin("colab-torch2.9.0", ["torch==2.9.0", "torchaudio==2.9.0", "torchvision==0.24.0"])
+    venv = standins.copy(base, tmp_path / "colab")
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    constraints = tmp_path / "pins.txt"
+    constraints.write_text(_pins_for(site, frozenset(canonicalize_name(p["name"]) for p in plan["packages"])))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH", "LD_LIBRARY"))}
+    env.update(PIP_CONSTRAINT=str(constraints), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    first = subprocess.run([str(python), str(cell)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                           timeout=2400)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "RESTART THE RUNTIME NOW (Runtime > Restart session)" in first.stdout, first.stdout[-3000:]
+    assert "torch 2.9.0 -> 2.8.0" in first.stdout and "envsolve doctor" not in first.stdout
+    second = subprocess.run([str(python), str(cell)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=1800)
+    assert second.returncode == 0 and "RESTART" not in second.stdout, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "no HF_TOKEN from Colab's secrets" in second.stdout and "ready: !envsolve run" in second.stdout
+    imports = subprocess.run([str(python), "-c", "import torch, ctranslate2, faster_whisper, pyannote.audio, whisperx; "
+                              "print(torch.__version__)"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                             timeout=600)
+    assert imports.returncode == 0 and imports.stdout.strip().startswith("2.8.0"), imports.stderr[-3000:]
+    env["LD_LIBRARY_PATH"] = str(site / "nvidia" / "cublas" / "lib")
+    doctor = subprocess.run([str(python), "-m", "envsolve", "doctor", "--workload", "whisperx", "--device", "cuda",
+                             "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert doctor.stdout, doctor.stderr[-3000:]
     findings = {f["code"] for f in json.loads(doctor.stdout)["findings"]}
     assert findings == {"gpu-not-visible"}, doctor.stdout[-3000:]
