@@ -1,10 +1,10 @@
-"""The rendered Colab and Kaggle cells. Hermetic: what each cell keeps, removes and says. Slow: the Kaggle cell of
-the report runs in a stand-in for the platform (tests/standins.py: a venv holding Kaggle's preinstalled torch 2.6.0
-family as PyPI provides it), then the kept packages are byte for byte as before, ctranslate2 and faster_whisper
-import in a new process, and `envsolve doctor` there reports only gpu-not-visible (no GPU here). Not run here: a
-notebook kernel (the cell runs as a script, so its in-kernel effects are exercised in one process), Colab's and
-Kaggle's secrets (absent here; the cell says so), the Colab whisperx cell's replacement of the torch family (its
-torch comes from download.pytorch.org, unreachable here).
+"""The rendered Colab and Kaggle cells. Hermetic: what each cell keeps, removes and says. Slow: the report's cells
+run in stand-ins for the platforms (tests/standins.py: venvs holding the preinstalled torch family as PyPI provides
+it). The Kaggle cell (torch 2.6.0 kept) leaves the kept packages byte for byte as before; the Colab cell (torch 2.9
+replaced for whisperx) asks for a restart, then finishes when run again; in both the stack imports in a new process
+and `envsolve doctor` there reports only gpu-not-visible (no GPU here). Not run here: a notebook kernel (the cell
+runs as a script; a restart is a new process), Colab's and Kaggle's secrets (absent here; the cell says so), and
+download.pytorch.org's builds (PyPI's builds of the same releases stand in for them).
 """
 
 from __future__ import annotations
