@@ -307,21 +307,8 @@ class Runner:
         result.duration = audio.duration
         for warning in audio.warnings:
             progress.note(warning)
-        if self.model is None and options.diarize and options.diarization_file is None:
-            # torch before ctranslate2: once pyannote has imported torch, its libcublas/libcudnn are loaded and
-            # ctranslate2's dlopen of the same sonames gets those copies (matrices/workloads.toml, pipeline).
-            self._load_diarizer(path.name)
-        if self.model is None:
-            # Timed apart from the file's stages: a one-off cost must not inflate one file's RTF.
-            progress.start(path.name, "load")
-            try:
-                self.model = load_model(options.asr)
-            except EnvsolveError as error:
-                raise _Fatal(error) from None
-            progress.finish()
-            self.model_load_seconds = self.model.load_seconds
-            progress.note(f"model {self.model.name} ({self.model.chosen}) on {self.model.device} "
-                          f"({self.model.compute_type}) loaded in {self.model.load_seconds:.2f} s")
+        self._load_models(path.name)
+        assert self.model is not None
         if audio.silent:
             result.notes.append("silence only: empty transcript")
             progress.note("silence only: writing an empty transcript")
@@ -345,6 +332,32 @@ class Runner:
         transcript = dataclasses.replace(transcript, timings=timings)
         with self._stage(result, path.name, "write"):
             result.outputs = write_outputs(transcript, turns, options.output_dir, stem, self._formats)
+
+    def load(self) -> None:
+        """Load the models now rather than on the first file (a server's start-up hook, such as Modal's
+        @modal.enter); EnvsolveError when a model cannot load."""
+        try:
+            self._load_models("models")
+        except _Fatal as fatal:
+            raise fatal.error from None
+
+    def _load_models(self, name: str) -> None:
+        options, progress = self.options, self.progress
+        if self.model is None and options.diarize and options.diarization_file is None:
+            # torch before ctranslate2: once pyannote has imported torch, its libcublas/libcudnn are loaded and
+            # ctranslate2's dlopen of the same sonames gets those copies (matrices/workloads.toml, pipeline).
+            self._load_diarizer(name)
+        if self.model is None:
+            # Timed apart from the file's stages: a one-off cost must not inflate one file's RTF.
+            progress.start(name, "load")
+            try:
+                self.model = load_model(options.asr)
+            except EnvsolveError as error:
+                raise _Fatal(error) from None
+            progress.finish()
+            self.model_load_seconds = self.model.load_seconds
+            progress.note(f"model {self.model.name} ({self.model.chosen}) on {self.model.device} "
+                          f"({self.model.compute_type}) loaded in {self.model.load_seconds:.2f} s")
 
     def _diarization(
         self, path: Path, samples: Any, sample_rate: int, result: FileResult, silent: bool

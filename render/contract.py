@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envsolve.errors import EnvsolveError
+from envsolve.render.cloud import gpu_model
 from envsolve.render.grammar import check
 from envsolve.render.selfwheel import EnvsolveSource
 from envsolve.resolver import matrices
@@ -21,14 +22,13 @@ from envsolve.resolver.packages import FAMILIES
 from envsolve.resolver.plan import PYPI, SCHEMA
 from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import WORKLOADS
+from envsolve.resolver.rulebook import gpu_cc
 
 __all__ = ["PYPI", "Contract", "Package", "Route", "Target"]
 
 ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 # The packages a platform's preinstalled torch comes with: torch and the families its build decides.
 TORCH_FAMILY = ("torch", *sorted(name for name, family in FAMILIES.items() if family.decided_by == "torch"))
-# Modal's GPU names (modal.com/docs/guide/gpu); a host GPU whose name contains one maps to it.
-MODAL_GPUS = ("H200", "H100", "B200", "A100", "L40S", "A10G", "L4", "T4")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class Route:
 class Target:
     arch: str
     platform: str
-    modal_gpu: str  # empty: no GPU, or none of Modal's names fits
+    gpu_model: str  # a row name of matrices/gpus.toml ("L4"), never the raw name; empty: none, or unknown
+    compute_capability: str  # the smallest GPU's; empty: unknown
+    gpu_memory_mib: int  # the smallest GPU's; 0: unknown
     driver_cuda: str
     keeps_preinstalled: bool
 
@@ -86,7 +88,13 @@ class Contract:
     python_source: str = "image"  # image, distribution or uv (resolver/python_source.py)
     envsolve_spec: str = "envsolve"  # what pip installs where the rendered folder is not at hand
     envsolve_wheel: str = ""  # envsolve's wheel in the rendered folder (render/selfwheel.py), which files install
-    regenerate: tuple[str, ...] = field(default=())
+    regenerate: tuple[str, ...] = field(default=())  # the words after `envsolve` that render this folder, less -o
+    plan_source: tuple[str, ...] = field(default=())  # where the plan comes from: --plan FILE, or the plan flags
+    folder: str = ""  # -o when it is relative (CI runs from the same folder); empty: not known
+
+    @property
+    def from_plan_file(self) -> bool:
+        return "--plan" in self.plan_source
 
     # --- views the templates use --------------------------------------------------------------------
     @property
@@ -119,7 +127,7 @@ class Contract:
     # --- construction -------------------------------------------------------------------------------
     @classmethod
     def from_plan(cls, plan: Mapping[str, Any], *, envsolve: EnvsolveSource | None = None,
-                  regenerate: Sequence[str] = ()) -> Contract:
+                  regenerate: Sequence[str] = (), plan_source: Sequence[str] = (), folder: str = "") -> Contract:
         if not isinstance(plan, Mapping) or plan.get("schema") != SCHEMA:
             schema = plan.get("schema") if isinstance(plan, Mapping) else None
             raise EnvsolveError("render-bad-plan", f"The plan's schema is {schema!r}, not {SCHEMA!r}.",
@@ -155,6 +163,8 @@ class Contract:
             envsolve_spec=check("envsolve-spec", (envsolve or EnvsolveSource()).pip_argument, "--envsolve-spec"),
             envsolve_wheel=check("wheel", envsolve.wheel, "--envsolve-spec") if envsolve and envsolve.wheel else "",
             regenerate=tuple(check("argument", a, "the regenerate command", hint=REGENERATE_HINT) for a in regenerate),
+            plan_source=tuple(check("argument", a, "the plan's source", hint=REGENERATE_HINT) for a in plan_source),
+            folder=check("path", folder, "-o") if folder else "",
         )
 
 
@@ -249,12 +259,20 @@ def _target(target: object, plan: Mapping[str, Any]) -> Target:
     gpus = target.get("gpus") or []
     if not isinstance(gpus, list) or not all(isinstance(g, str) for g in gpus):
         raise _bad("target.gpus", gpus, "a list of GPU names")
-    # The raw GPU name never reaches a file: only the Modal name it maps to.
-    modal = next((m for g in gpus for m in MODAL_GPUS if m in g.upper().split() or f"{m}-" in g.upper()), "")
+    # The raw GPU name never reaches a file: only the matrix row it matches.
+    model = next((m for m in (gpu_model(g) for g in gpus) if m), "")
+    cc = target.get("compute_capability") or next((c for c in (gpu_cc(g) for g in gpus) if c), "")
+    if cc:
+        check("version", cc, "target.compute_capability")
+    memory = target.get("gpu_memory_mib") or 0
+    if not isinstance(memory, int) or isinstance(memory, bool) or memory < 0:
+        raise _bad("target.gpu_memory_mib", memory, "a whole number of MiB")
     driver_cuda = target.get("driver_cuda") or ""
     if driver_cuda:
         check("version", driver_cuda, "target.driver_cuda")
     keeps = target.get("keeps_preinstalled", False)
     if not isinstance(keeps, bool):
         raise _bad("target.keeps_preinstalled", keeps, "true or false")
-    return Target(arch, str(platform), modal if plan.get("device") == "cuda" else "", str(driver_cuda), keeps)
+    gpu = plan.get("device") == "cuda"
+    return Target(arch, str(platform), model if gpu else "", str(cc) if gpu else "", memory if gpu else 0,
+                  str(driver_cuda), keeps)

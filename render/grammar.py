@@ -50,9 +50,9 @@ GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
     "sha256": (re.compile(r"[0-9a-f]{64}"), "a sha256 hex digest"),
     # Regenerate commands written into headers and workflow `run:` lines: argv words, each re-quoted by shlex.
     # Spaces are words' own (`--plan "my plan.json"`, `-c "ctranslate2 <4.5"`, which plan accepts); ": " is not,
-    # since it would end a YAML plain scalar, and neither are spaces around a word.
-    "argument": (re.compile(r"(?!.*: )(?! )(?!.* $)[A-Za-z0-9_./:=,<>!~+@ -]{1,512}"),
-                 "letters, digits, spaces and . / : = , < > ! ~ + @ - _"),
+    # since it would end a YAML plain scalar, and neither are spaces around a word. % is a wheel path's %20.
+    "argument": (re.compile(r"(?!.*: )(?! )(?!.* $)[A-Za-z0-9_./:=,<>!~+@% -]{1,512}"),
+                 "letters, digits, spaces and . / : = , < > ! ~ + @ % - _"),
 }
 
 

@@ -25,7 +25,7 @@ from envsolve.resolver.packages import runs_on_gpu
 from envsolve.resolver.planner import Planner, Solution, image_rows, with_library_path
 from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import Request
-from envsolve.resolver.rulebook import SITE, _src
+from envsolve.resolver.rulebook import SITE, _src, gpu_cc
 
 __all__ = ["PYPI", "SCHEMA", "Plan", "make_plan", "needed_with"]
 
@@ -109,8 +109,14 @@ class Plan:
 
     def target(self) -> dict[str, Any]:
         """What the rendered files need to know about the machine the plan is for (docs/plan-json.md)."""
+        gpus = self.host.gpus or ()
+        # The smallest GPU decides what a cloud platform must rent for this plan (render/cloud.py).
+        ccs = [g.compute_capability or gpu_cc(g.name) for g in gpus]
+        memory = [g.memory_mib for g in gpus if g.memory_mib]
         return {"arch": self.host.os.arch or "x86_64", "platform": self.host.platform or "",
-                "gpus": [g.name for g in self.host.gpus or ()],
+                "gpus": [g.name for g in gpus],
+                "compute_capability": min((c for c in ccs if c), key=Version, default=""),
+                "gpu_memory_mib": min(memory, default=0),
                 "driver_cuda": self.host.driver.cuda if self.host.driver and self.host.driver.cuda else "",
                 "keeps_preinstalled": any(d.rule == "keep-preinstalled" for d in self.decisions)}
 

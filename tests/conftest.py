@@ -73,6 +73,21 @@ def build_wheel(project: Path, out: Path, files: list[str]) -> tuple[Path, str]:
     return out / name, log
 
 
+def every_host() -> list[str]:
+    """The built-in examples and every snapshot under tests/hosts, as `--host` takes them (from the repository root)."""
+    return ["example:colab-l4", "example:aws-dlami-a10g", "example:cuda13-l4", "example:rtx5090",
+            *(f"tests/hosts/{p.name}" for p in sorted(HOSTS.glob("*.json")))]
+
+
+@pytest.fixture(scope="session")
+def envsolve_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """envsolve's wheel built from this checkout, for tests that install it into a throwaway environment."""
+    mapped = ["envsolve", "resolver", "pipeline", "matrices", "templates", "render"]
+    path, _ = build_wheel(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("wheel"),
+                          ["pyproject.toml", "setup.py", "README.md", *source_files(mapped)])
+    return path
+
+
 def source_files(folders: list[str]) -> list[str]:
     """Files under these folders as git sees them: tracked or new, never ignored (caches, temp files)."""
     root = TESTS.parent

@@ -55,7 +55,7 @@ def test_every_file_kind_installs_envsolve_from_the_wheel_beside_it(tmp_path: Pa
     assert f"ARG ENVSOLVE_SPEC=/tmp/envsolve/{WHEEL}" in dockerfile
     assert f"!{WHEEL}" in (out / ".dockerignore").read_text().splitlines()
     assert f'ENVSOLVE_SPEC="${{ENVSOLVE_SPEC:-$LOCK_DIR/{WHEEL}}}"' in (out / "install.sh").read_text()
-    assert f"- ./{WHEEL}" in (out / "environment.yml").read_text()
+    assert f"python -m pip install ./{WHEEL}" in (out / "environment.yml").read_text()  # its own step (conda-lock)
     assert main(["render", "dockerfile", "script", "environment", "--plan", str(PLAN), "-o", str(out), "--check"]) == 0
 
 

@@ -62,10 +62,11 @@ def render_context(args: argparse.Namespace) -> RenderContext:
 
         plan, source = plan_from_arguments(args).to_json(), _plan_flags(args)
     envsolve = envsolve_source(args.envsolve_spec)
-    contract = Contract.from_plan(plan, envsolve=envsolve, regenerate=source)
+    contract = Contract.from_plan(plan, envsolve=envsolve, regenerate=regenerate_command(args, source),
+                                  plan_source=source, folder=folder_word(args.output))
     return RenderContext(contract, warn=lambda text: print(f"note: {text}", file=sys.stderr), folder=Path(args.output),
                          roots=envsolve_roots(contract.python, contract.target.arch, with_ray=args.with_ray),
-                         checking=args.check, envsolve=envsolve)
+                         checking=args.check, envsolve=envsolve, with_ray=args.with_ray)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,6 +97,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: kept {printable(folder / path)}: it was not written by envsolve (no envsolve header); "
               "--force replaces it", file=sys.stderr)
     return 0
+
+
+def regenerate_command(args: argparse.Namespace, source: list[str]) -> list[str]:
+    """The words after `envsolve` that reproduce this folder: the kinds as given, the plan's source, and every
+    flag that changes a file (--envsolve-spec when given, --with-ray); -o and --check are the caller's."""
+    words = ["render", *dict.fromkeys(args.kinds), *source]
+    if args.envsolve_spec:
+        words += ["--envsolve-spec", args.envsolve_spec]
+    return words + (["--with-ray"] if args.with_ray else [])
+
+
+def folder_word(output: str) -> str:
+    """-o as the rendered files name it: the path when it is relative and stays below the working folder (where
+    CI runs the same command), else a placeholder, so no file depends on where a machine keeps it."""
+    import os
+
+    from envsolve.render.grammar import GRAMMARS
+
+    path = os.path.normpath(output)
+    if os.path.isabs(path) or path == ".." or path.startswith("../") or not GRAMMARS["path"][0].fullmatch(path):
+        return ""
+    return path
 
 
 def _plan_flags(args: argparse.Namespace) -> list[str]:

@@ -41,7 +41,8 @@ def render(context: RenderContext, kind: str) -> list[Output]:
         "Dockerfile.j2", c, venv=VENV, site=f"{VENV}/lib/python{c.python}/site-packages", uv_version=UV_VERSION,
         uv_hashes=UV_HASHES, python_home=PYTHON_HOME, os_release=c.base_image.rsplit("-", 1)[-1],
         python_bin=f"{PYTHON_HOME}/bin/python{c.python}" if c.python_source == "uv" else f"python{c.python}",
-        whisper_model=DEFAULT_MODELS[c.doctor_device], diarization_model=diarization, apt=c.decodes_with_torchcodec,
+        whisper_model=DEFAULT_MODELS[c.doctor_device], diarization_model=diarization, apt=_apt(context),
+        with_ray=context.with_ray,
         # COPY of a glob matching nothing is no error: requirements-index.txt exists only for an unreachable index.
         context_files=" ".join(f.replace(".txt", ".tx[t]") if f == "requirements-index.txt" else f
                                for f in context_files),
@@ -49,3 +50,11 @@ def render(context: RenderContext, kind: str) -> list[Output]:
     ignore = header(c) + "\n# Only what the build copies goes into the build context.\n*\n" + "".join(
         f"!{f}\n" for f in context_files)
     return [Output("Dockerfile", dockerfile), Output(".dockerignore", ignore)]
+
+
+def _apt(context: RenderContext) -> list[str]:
+    """Debian packages the runtime stage needs: FFmpeg when torchcodec decodes, what Ray's launcher runs."""
+    from envsolve.render.kinds.ray import CONTAINER_PACKAGES
+
+    return sorted({*(["ffmpeg"] if context.contract.decodes_with_torchcodec else []),
+                   *(CONTAINER_PACKAGES if context.with_ray else ())})
