@@ -115,7 +115,8 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
     torch_first = bool(profile.get("torch_first"))
     gpu = _device(host, device, notes)
     if gpu:  # the import order matters only for which CUDA library copies the process loads
-        how = ("torch is imported first, so ctranslate2 gets the CUDA libraries torch already loaded" if torch_first
+        how = ("torch is imported first, so ctranslate2 gets the cuBLAS torch already loaded (not its cuDNN: "
+               "ctranslate2's own cuDNN front loads its sub-libraries itself)" if torch_first
                else "ctranslate2 loads its own CUDA libraries")
         inferred = "" if named else " (inferred from what is installed; --workload names another)"
         notes.append(f"process modelled: {workload}{inferred}: {how}")

@@ -239,7 +239,8 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
         cudnn = int(row.get("cudnn_major") or 0)
         if cudnn:
             requires.append(library_rule("ctranslate2", "cudnn", cudnn, "ld", src,
-                                         cuda_major=int(row["cuda_major"]) if row.get("cuda_major") else None))
+                                         cuda_major=int(row["cuda_major"]) if row.get("cuda_major") else None,
+                                         front=bundled_cudnn_front(row)))
         if context.runtime.compute_type:
             requires += compute_type_rule(context.runtime.compute_type)
     if not context.runtime.gpu or not runs_on_gpu(row, context.host):
@@ -248,6 +249,19 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
             requires.append(Require("arch", "no-build-for-platform", f"{name} has wheels for {', '.join(platforms)}",
                                     src, allowed=platforms, fix="Pick another machine architecture."))
     return candidate("ctranslate2", version, provides, requires, src)
+
+
+def bundled_cudnn_front(row: Mapping[str, Any]) -> str | None:
+    """The version of the cuDNN front a ctranslate2 wheel grafts in (`bundled`: libcudnn.so.9.1.0 -> 9.1.0), if any.
+
+    Read from the wheels' ELF (matrices/ctranslate2.toml): libctranslate2's DT_NEEDED names the renamed front
+    (libcudnn-74a4c495.so.9.1.0), whose only cuDNN names are the sub-libraries it dlopens (libcudnn_cnn.so ...,
+    tried as .so.9.1.0, .so.9.1, .so.9, .so) and whose RPATH reaches no copy of them.
+    """
+    for name in row.get("bundled") or ():
+        if str(name).startswith("libcudnn.so."):
+            return str(name).removeprefix("libcudnn.so.")
+    return None
 
 
 def runs_on_gpu(row: Mapping[str, Any], host: Host | None) -> bool:

@@ -287,8 +287,8 @@ def pip_library_wheel(lib: str, major: int, cuda_major: int) -> tuple[str, str] 
 
 
 def library_rule(name: str, lib: str, major: int, search: str, source: str,
-                 min_version: str | None = None, cuda_major: int | None = None) -> Require:
-    need = LibraryNeed(lib, major, min_version, "torch" if search == "torch" else "ld", name, cuda_major)
+                 min_version: str | None = None, cuda_major: int | None = None, front: str | None = None) -> Require:
+    need = LibraryNeed(lib, major, min_version, "torch" if search == "torch" else "ld", name, cuda_major, front)
     if search == "torch":
         fix = (f"Reinstall torch so its own {lib} wheel is used, and remove other {lib} {major} folders from "
                "LD_LIBRARY_PATH (they are searched before torch's RUNPATH).{dirs}")
