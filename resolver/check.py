@@ -197,9 +197,22 @@ def _evaluate_library(
                 code=f"{base}-not-on-loader-path",
                 dirs=_where(same_major),
             )
+        other_cuda = [p for p in providers if _major(p) == need.major and not _same_cuda(p, need)]
+        if other_cuda:
+            # A copy of the major exists, built for another CUDA: saying "no copy exists" would send the user
+            # looking for one, when the clash is the CUDA build (and, from pip, the one folder both wheels use).
+            built = sorted({str(p.detail.get("cuda_major")) for p in other_cuda})
+            return finding(
+                f"{need.consumer} is a CUDA {need.cuda_major} build and loads {label} built for CUDA "
+                f"{need.cuda_major}; the {need.name} {need.major} here is built for CUDA {', '.join(built)}.",
+                [f"other CUDA build: {p.describe()} (CUDA {p.detail.get('cuda_major')})" for p in other_cuda]
+                + _pip_clash(need, other_cuda) + searched,
+            )
+        clash = _pip_clash(need, others)
         return finding(
-            f"{need.consumer} loads {label}, and no copy of major {need.major} exists.",
-            ([f"other major: {p.describe()}" for p in others] or [f"no {need.name} library found"]) + searched,
+            f"{need.consumer} loads {label}, and no copy of major {need.major} exists"
+            + (f" in this environment (pip has one, but not beside this torch's {need.name} wheel)." if clash else "."),
+            ([f"other major: {p.describe()}" for p in others] or [f"no {need.name} library found"]) + clash + searched,
         )
     order_dependent = _load_order(need, same_major, order, view, torch_loads)
     if order_dependent is not None:
@@ -259,6 +272,28 @@ def _load_order(need: LibraryNeed, same_major: list[Provide], order: list[tuple[
             f"{theirs.describe()}: two cuDNN builds in one process, and which sub-library ctranslate2 gets depends on "
             "whether torch ran a cuDNN operation first.",
             [f"ctranslate2's search picks {mine.describe()} via {mine_how}", *evidence])
+
+
+def _pip_clash(need: LibraryNeed, providers: Iterable[Provide]) -> list[str]:
+    """Why pip's wheel for this need cannot join the environment: nvidia-<lib>-cu11 and -cu12 install into the
+    same site-packages/nvidia/<lib> folder, so one environment holds one of them (torch's)."""
+    from envsolve.resolver.rulebook import pip_library_wheel
+
+    cuda = need.cuda_major or (need.major if need.name == "cublas" else None)
+    wheel = pip_library_wheel(need.name, need.major, cuda) if cuda in (11, 12) else None
+    if wheel is None:
+        return []
+    for p in providers:
+        package = str(p.detail.get("package", ""))
+        if p.detail.get("origin") != "pip" or not package.endswith(("-cu11", "-cu12")):
+            continue
+        if package == wheel[0]:
+            return [f"pip's {wheel[0]}=={wheel[1]} would supply {need.name} {need.major}, but torch pins "
+                    f"{package}=={p.version or '?'}, and one environment holds one version of a wheel"]
+        return [f"pip's {wheel[0]}=={wheel[1]} would supply {need.name} {need.major}, but it installs into the "
+                f"same site-packages/nvidia/{need.name} folder as {package} {p.version or ''}, which torch pins; "
+                "one environment holds one of them"]
+    return []
 
 
 def _where(providers: Iterable[Provide]) -> str:

@@ -209,11 +209,15 @@ class Planner:
         out = []
         for row in rows:
             version = str(row["torch"])
-            if (spec and not satisfies(version, spec)) or Version(version).is_prerelease:
+            # A constraint is matched against the build's local label too: `torch==2.5.1+cu121`, the exact pin a
+            # plan prints, selects that build (PEP 440 ignores the label only when the specifier has none).
+            labelled = f"{version}+{row['variant']}"
+            if (spec and not satisfies(labelled, spec)) or Version(version).is_prerelease:
                 continue
-            if any(not row.get(name) or not satisfies(str(row[name]), wanted) for name, wanted in derived.items()):
+            if any(not row.get(name) or not satisfies(f"{row[name]}+{row['variant']}", wanted)
+                   for name, wanted in derived.items()):
                 continue  # -c torchaudio==X: torch's row fixes torchaudio, so the constraint picks torch rows
-            if row.get("yanked") and not pinned_exactly(spec, version):
+            if row.get("yanked") and not pinned_exactly(spec, labelled):
                 continue
             if self.runtime.gpu and row["variant"] == "cpu":
                 continue  # rejected by no-cuda-build anyway; skipping keeps explanations short
