@@ -48,6 +48,7 @@ def torch_candidate(row: Mapping[str, Any], context: Context) -> Candidate:
     provides = [Provide("pkg:torch", str(row["torch"]), {"variant": variant}), Provide("torch-variant", variant)]
     requires: list[Require] = python_rule("torch", _pythons(row), src)
     requires += _platform_rule("torch", variant, row.get("platforms"), src)
+    requires += numpy_abi_rule("torch", str(row["torch"]))
     if variant == "cpu":
         if context.runtime.gpu:
             requires.append(Require("cuda-driver", "no-cuda-build", "this torch build has no CUDA (variant cpu)",
@@ -77,6 +78,22 @@ def torch_candidate(row: Mapping[str, Any], context: Context) -> Candidate:
             requires.append(library_rule("torch", "cudnn", int(row["cudnn_major"]), "torch", src,
                                          min_version=_major_minor(row.get("cudnn"))))
     return candidate(name, f"{row['torch']}+{variant}", provides, requires, src)
+
+
+NUMPY_ABI = "numpy-abi"
+
+
+def numpy_abi_rule(dist: str, version: str) -> list[Require]:
+    """A release whose extensions were compiled against NumPy 1.x headers needs numpy<2 (matrices/numpy_abi.toml):
+    with NumPy 2 they fail to import its C API, and torch.from_numpy raises "Numpy is not available"."""
+    for row in matrices.load("numpy_abi"):
+        if row["package"] != dist or not row.get("numpy") or not satisfies(version, str(row["versions"])):
+            continue
+        return [Require("pkg:numpy", NUMPY_ABI, f"{dist} {version}'s native extensions were compiled against NumPy "
+                        f"{row['c_api']}.x headers and cannot use NumPy outside {row['numpy']}", _src(row),
+                        spec=str(row["numpy"]), fix=f'pip install "numpy{row["numpy"]}" (the plan pins it with '
+                        f"{dist} {version}), or move to a {dist} built against NumPy 2 (`envsolve plan` says which).")]
+    return []
 
 
 def _major_minor(version: Any) -> str | None:

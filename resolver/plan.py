@@ -20,7 +20,7 @@ from envsolve.resolver.failure import NoSolution
 from envsolve.resolver.host import Host
 from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Finding
-from envsolve.resolver.packages import runs_on_gpu
+from envsolve.resolver.packages import NUMPY_ABI, runs_on_gpu
 from envsolve.resolver.planner import Planner, Solution, image_rows, with_library_path
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
@@ -202,6 +202,7 @@ def _assemble(solution: Solution) -> Plan:
         decisions.append(Decision(wheel.name, wheel.version, "pathway-b-library",
                                   "ctranslate2's CUDA library, from pip", wheel.source))
     pins += _hub_pin(solution)
+    pins += _numpy_pin(solution)
     devices = component_devices(solution)
     gpu = "cuda" in devices.values()
     python = solution.python
@@ -264,6 +265,19 @@ def _hub_pin(solution: Solution) -> list[Pin]:
         spec = f"{choice.row['huggingface_hub']},{spec}" if spec else str(choice.row["huggingface_hub"])
     return [Pin("huggingface_hub", spec, why="pyannote.audio 3.x passes use_auth_token=", source=_src(last),
                 exact=False)] if spec else []
+
+
+def _numpy_pin(solution: Solution) -> list[Pin]:
+    """A planned package compiled against NumPy 1.x (matrices/numpy_abi.toml): keep numpy in that range. NumPy is
+    left to the lock step otherwise, and pip would pick 2.x beside a torch 2.0 that cannot use it."""
+    rules = [(c, r) for choice in solution.choices.values() for c in choice.candidates for r in c.requires
+             if r.code == NUMPY_ABI and r.spec]
+    if not rules:
+        return []
+    spec = ",".join(sorted({str(r.spec) for _, r in rules}))
+    who = ", ".join(dict.fromkeys(c.label for c, _ in rules))
+    return [Pin("numpy", spec, why=f"{who} was compiled against NumPy 1.x (its C API import fails on NumPy 2: "
+                "\"Numpy is not available\")", source=rules[0][1].source, exact=False)]
 
 
 def _library_sources(solution: Solution) -> list[dict[str, str]]:
