@@ -39,15 +39,19 @@ class Report:
 
 
 def _expects_gpu(host: Host, device: str) -> bool:
-    """Is a GPU expected here? Asked for, or CUDA builds installed inside a GPU-less container."""
+    """Is a GPU expected here? Asked for, or a GPU-less container that lists GPUs or holds a GPU stack.
+
+    A container that was meant to use a GPU says so by what it holds (CUDA builds, nvidia-* wheels, CUDA
+    libraries: `gpu_stack_evidence`, which needs no package version) or by what it was given
+    (NVIDIA_VISIBLE_DEVICES, GPUs in the snapshot), whatever the package versions are."""
     if device == "cuda":
         return True
     if device == "cpu" or host.has_driver:
         return False
-    cuda_builds = any(v is not None and split_local(v)[1] not in (None, "cpu")
-                      for k, v in (host.packages or {}).items() if k in ("torch", "torchaudio", "torchvision"))
+    visible = host.env.get("NVIDIA_VISIBLE_DEVICES", "").strip().lower()
+    asked = bool(host.gpus) or visible not in ("", "void", "none")
     in_container = host.platform in ("docker", "modal", "runpod") or "NVIDIA_VISIBLE_DEVICES" in host.env
-    return cuda_builds and in_container
+    return in_container and (asked or bool(gpu_stack_evidence(host)))
 
 
 def gpu_stack_evidence(host: Host) -> list[str]:

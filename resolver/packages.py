@@ -239,12 +239,17 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
                                 spec=f">={row['glibc_min']}", fix="Use an older ctranslate2 or a newer OS."))
     cuda_platforms = tuple(row.get("cuda_platforms", ()))
     if context.runtime.gpu and not runs_on_gpu(row, context.host):
-        # PyPI's aarch64 ctranslate2 is CPU-only: the stack still works, ASR just runs on the CPU.
+        # PyPI's aarch64 ctranslate2 is CPU-only. A plan may choose that on purpose (ASR on the CPU, the plan's
+        # `devices` says so): a warning. An installed one on a GPU host is what the user did not know:
+        # device="auto" silently transcribes on the CPU and device="cuda" fails, so doctor reports an error.
         requires.append(Require("arch", "no-cuda-build",
                                 f"{name} has CUDA wheels only for {', '.join(cuda_platforms) or 'no platform'}; "
-                                "faster-whisper runs on the CPU here", src, allowed=cuda_platforms,
-                                severity="warning", fix="Accept CPU transcription (int8), or build CTranslate2 "
-                                "from source with CUDA for this architecture."))
+                                "on this GPU host faster-whisper's device=\"auto\" silently transcribes on the CPU "
+                                "and device=\"cuda\" fails", src, allowed=cuda_platforms,
+                                severity="warning" if context.planning else "error",
+                                fix="Accept CPU transcription (int8: pass device=\"cpu\" so it is a choice), or "
+                                "build CTranslate2 from source with CUDA for this architecture (`envsolve plan` "
+                                "says which components run where)."))
     elif context.runtime.gpu:
         if row.get("cuda_major"):
             major = int(row["cuda_major"])
