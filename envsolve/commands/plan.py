@@ -47,7 +47,17 @@ def plan_from_arguments(args: argparse.Namespace) -> Plan:
 
 def run(args: argparse.Namespace) -> int:
     from envsolve.report import render_plan
+    from envsolve.resolver.explain import layers
+    from envsolve.resolver.failure import NoSolution
 
-    plan = plan_from_arguments(args)
+    try:
+        plan = plan_from_arguments(args)
+    except NoSolution as refused:
+        if not args.json:
+            raise
+        # A program asked: the refusal is data on stdout (docs/plan-json.md), the words still go to stderr.
+        data = layers(refused.failure).to_json() | {"message": refused.message, "hint": refused.hint or ""}
+        print(json.dumps(data, indent=2))
+        raise
     print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
     return 0
