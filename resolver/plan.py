@@ -21,7 +21,7 @@ from envsolve.resolver.host import Host
 from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Finding
 from envsolve.resolver.packages import NUMPY_ABI, runs_on_gpu
-from envsolve.resolver.planner import Planner, Solution, image_rows, with_library_path
+from envsolve.resolver.planner import FLAVORS, Planner, Solution, image_flavor, image_rows, with_library_path
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, _src
 
@@ -211,9 +211,9 @@ def _assemble(solution: Solution) -> Plan:
         env["LD_LIBRARY_PATH"] = solution.env["LD_LIBRARY_PATH"] + ":${LD_LIBRARY_PATH}"
     libraries = _library_sources(solution)
     chosen_image = solution.choices.get("image")
-    image, image_note = (chosen_image.version, f"base image {chosen_image.version}: chosen with the stack "
-                         "(its libraries, glibc and NVIDIA_REQUIRE_CUDA were checked)") if chosen_image \
-        else base_image(solution)
+    image, image_note = (chosen_image.version, f"base image {chosen_image.version}: chosen with the stack (its "
+                         f"libraries, glibc and NVIDIA_REQUIRE_CUDA were checked){_image_why(chosen_image.version)}") \
+        if chosen_image else base_image(solution)
     notes = list(solution.notes) + ([image_note] if image_note else [])
     builds = source_builds(pins)
     notes += [f"{b['package']}=={b['version']} has no wheel on PyPI and is built from source ({b['build']}): {b['why']}"
@@ -354,6 +354,29 @@ def default_compute_type(solution: Solution) -> str:
     return "float32"
 
 
+IMAGE_WHY = {  # what each flavour is for: every note says what a consumer loads from the image
+    "cudnn-runtime": "ctranslate2 loads cuDNN and cuBLAS from the image (pathway A)",
+    "runtime": "ctranslate2 loads cuBLAS from the image (pathway A), and no consumer loads its cuDNN",
+    "base": "no consumer loads a CUDA library from the image (torch's wheels bring them, and ctranslate2 gets "
+            "them from pip or from what torch loaded), so the smallest flavour",
+}
+
+
+def _image_why(tag: str) -> str:
+    flavor = image_flavor(tag)
+    return f"; {IMAGE_WHY[flavor]}" if flavor in IMAGE_WHY else ""
+
+
+def _image_flavors(solution: Solution) -> tuple[str, ...]:
+    """The flavours that serve a host plan's stack in a container, smallest first: the libraries ctranslate2
+    loads from the system (pathway A) and does not get from what torch, imported first, already loaded."""
+    if solution.pathway != "A":
+        return ("base",)
+    own = {row["library"].split()[0] for row in _library_sources(solution) if row["consumer"] == "ctranslate2"
+           and row["from"] not in ("pip",) and not row["found_via"].startswith("already loaded")}
+    return ("cudnn-runtime",) if "cudnn" in own else ("runtime", "cudnn-runtime") if "cublas" in own else FLAVORS
+
+
 def base_image(solution: Solution) -> tuple[str, str]:
     """A Docker base image to suggest for a host plan: the newest one the planner's image variable would
     accept (same rows and rules as --target image), for this driver, CUDA major and pathway. A stack with
@@ -362,7 +385,7 @@ def base_image(solution: Solution) -> tuple[str, str]:
     driver = host.driver.cuda if host.driver and host.driver.cuda else None
     devices = component_devices(solution)
     gpu = "cuda" in devices.values()
-    rows = image_rows(gpu, solution.pathway, solution.python)
+    rows = image_rows(gpu, solution.pathway, solution.python, _image_flavors(solution))
     if not gpu:
         return (rows[0][0], "CPU image: Debian bookworm (glibc 2.36 < 2.41)") if rows else ("", "")
     on_gpu = [solution.choices.get(name) for name, device in devices.items() if device == "cuda"]
@@ -378,6 +401,5 @@ def base_image(solution: Solution) -> tuple[str, str]:
             continue
         if solution.pathway == "A" and cudnn_major and row.get("cudnn_major") != cudnn_major:
             continue
-        why = "cuDNN comes from the image (pathway A)" if solution.pathway == "A" else "libraries come from pip"
-        return tag, f"base image {tag}: {why}; its NVIDIA_REQUIRE_CUDA fits the driver"
+        return tag, f"base image {tag}{_image_why(tag).replace(';', ':', 1)}; its NVIDIA_REQUIRE_CUDA fits the driver"
     return "", "no supported nvidia/cuda tag fits this driver and CUDA major (matrices/cuda_images.toml)"

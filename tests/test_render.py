@@ -136,6 +136,12 @@ def test_dockerfile_facts(tmp_path: Path) -> None:
     pipeline = (_render(tmp_path / "pipe", ["--host", "tests/hosts/cpu-box.json"], ["dockerfile"]) /
                 "Dockerfile").read_text()
     assert "apt-get install -y --no-install-recommends ffmpeg" in pipeline  # torchcodec needs FFmpeg's libraries
+    assert "--ignore no-cuda-build" not in gpu
+    # A GH200 plan transcribes on the CPU on purpose (PyPI's aarch64 ctranslate2): doctor's no-cuda-build, an error
+    # for an installed environment on a GPU host (issue 20.2), must not fail the image build.
+    gh200 = (_render(tmp_path / "gh200", ["--host", "tests/hosts/gh200-aarch64.json"],
+                     ["dockerfile"]) / "Dockerfile").read_text()
+    assert "--ignore gpu-not-visible --ignore no-cuda-build" in gh200
 
 
 def test_a_kind_that_does_not_apply_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
