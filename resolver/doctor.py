@@ -94,12 +94,13 @@ def _device(host: Host, device: str, notes: list[str]) -> bool:
 
 def infer_workload(host: Host) -> str:
     """The workload whose process is modelled when none is named: WhisperX if installed, else envsolve's
-    pipeline when pyannote.audio is there, else faster-whisper alone."""
+    pipeline when pyannote.audio is there with a Whisper stack, diarization alone when it is there without one,
+    else faster-whisper alone."""
     packages = host.packages or {}
     if "whisperx" in packages:
         return "whisperx"
     if "pyannote-audio" in packages:
-        return "pipeline"
+        return "pipeline" if "ctranslate2" in packages or "faster-whisper" in packages else "diarization"
     return "faster-whisper"
 
 

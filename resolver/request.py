@@ -18,6 +18,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "pipeline": ("torch", "ctranslate2", "faster-whisper", "pyannote-audio"),
     "whisperx": ("whisperx", "torch", "ctranslate2", "faster-whisper", "pyannote-audio"),
     "faster-whisper": ("ctranslate2", "faster-whisper"),
+    "diarization": ("torch", "pyannote-audio"),  # speakers only (`envsolve run --no-asr`): no Whisper stack
 }
 PATHWAYS = ("auto", "A", "B")
 DEVICES = ("auto", "cuda", "cpu")

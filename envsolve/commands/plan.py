@@ -21,7 +21,8 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that say what to plan for; `render` takes the same."""
     add_host_argument(parser)
     parser.add_argument("--pathway", default="auto", help="auto (default), A (host cuDNN/CUDA) or B (pip wheels)")
-    parser.add_argument("--workload", default="pipeline", help="pipeline (default), whisperx or faster-whisper")
+    parser.add_argument("--workload", default="pipeline",
+                        help="pipeline (default), whisperx, faster-whisper, or diarization (pyannote.audio alone)")
     parser.add_argument("--device", default="auto", help="auto (GPU when a driver is present), cuda or cpu")
     parser.add_argument("--python", metavar="X.Y", help="target Python (default: the host's)")
     parser.add_argument("--compute-type", help="CTranslate2 compute type to check against the GPU")

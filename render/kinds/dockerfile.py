@@ -33,6 +33,7 @@ def render(context: RenderContext, kind: str) -> list[Output]:
         "Dockerfile.j2", c, venv=VENV, site=f"{VENV}/lib/python{c.python}/site-packages", uv_image=UV_IMAGE,
         uv_python=not has_python, python_home=PYTHON_HOME,
         python_bin=f"python{c.python}" if has_python else f"{PYTHON_HOME}/bin/python{c.python}",
-        whisper_model=WHISPER_MODEL, diarization_model=diarization, apt=c.decodes_with_torchcodec)),
+        whisper_model="" if c.workload == "diarization" else WHISPER_MODEL, diarization_model=diarization,
+        apt=c.decodes_with_torchcodec)),
         Output(".dockerignore", "# Only the lock files go into the build context.\n*\n!requirements.lock\n"
                "!requirements-index.txt\n")]
