@@ -249,7 +249,7 @@ def _load_order(need: LibraryNeed, same_major: list[Provide], order: list[tuple[
     """A consumer with its own cuDNN front in a process that imports torch first: (message, evidence) when what its
     front's dlopen of the sub-libraries returns depends on whether torch ran a cuDNN operation before it."""
     torch = view.torch_pick(same_major, need, torch_loads)
-    if torch is None:
+    if torch is None or need.front is None:  # torch_pick answers only for a consumer with its own front
         return None
     theirs, how = torch
     front = (f"{need.consumer}'s own cuDNN {need.front} front (grafted into its wheel under a renamed SONAME) dlopens "
