@@ -49,6 +49,7 @@ class Layers:
             "host_causes": [c.to_json() for c in self.host_causes],
             "conflicts": [c.to_json() for c in self.conflicts],
             "elsewhere": [c.to_json() for c in self.elsewhere],
+            "alternatives": list(f.alternatives),
             "ways_out": [{"number": i, "text": way} for i, way in enumerate(self.ways, 1)],
         }
 
@@ -130,6 +131,8 @@ def ways_out(failure: Failure, host_causes: list[Finding], conflicts: list[Findi
             answered.add(finding.code)
             add(finding.fix or next(iter(codes.ways_out(finding.code)), ""))
 
+    for way in failure.alternatives:  # tried and known to work: they change the outcome for certain
+        add(way)
     if failure.kept_preinstalled and variable == "torch":
         # Only the preinstalled build was allowed: the one option that changes the outcome goes first.
         add(f"Pass --replace-preinstalled to let envsolve replace {failure.kept_preinstalled}'s torch family.")

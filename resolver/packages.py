@@ -25,6 +25,7 @@ from envsolve.resolver.rulebook import (
     _src,
     arch_rule,
     candidate,
+    ct2_on_gpu,
     driver_rule,
     family_rule,
     library_rule,
@@ -250,7 +251,7 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
                                 fix="Accept CPU transcription (int8: pass device=\"cpu\" so it is a choice), or "
                                 "build CTranslate2 from source with CUDA for this architecture (`envsolve plan` "
                                 "says which components run where)."))
-    elif context.runtime.gpu:
+    elif context.runtime.gpu and context.runtime.asr_gpu:
         if row.get("cuda_major"):
             major = int(row["cuda_major"])
             requires += driver_rule(name, major, row.get("cuda"), src)
@@ -265,7 +266,7 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
                                          front=bundled_cudnn_front(row)))
         if context.runtime.compute_type:
             requires += compute_type_rule(context.runtime.compute_type)
-    if not context.runtime.gpu or not runs_on_gpu(row, context.host):
+    if not ct2_on_gpu(row, context.host, context.runtime):
         platforms = cuda_platforms + tuple(row.get("cpu_platforms", ()))
         if platforms:
             requires.append(Require("arch", "no-build-for-platform", f"{name} has wheels for {', '.join(platforms)}",
@@ -288,8 +289,7 @@ def bundled_cudnn_front(row: Mapping[str, Any]) -> str | None:
 
 def runs_on_gpu(row: Mapping[str, Any], host: Host | None) -> bool:
     """Does this ctranslate2 release have a CUDA wheel for the host's architecture (unknown: assume so)?"""
-    arch = host.os.arch if host else None
-    return arch is None or arch in row.get("cuda_platforms", ())
+    return ct2_on_gpu(row, host, Runtime(gpu=True))
 
 
 def compute_type_rule(compute_type: str) -> list[Require]:

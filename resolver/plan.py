@@ -16,14 +16,15 @@ from packaging.version import InvalidVersion, Version
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import satisfies
+from envsolve.resolver.explain import explain_failure
 from envsolve.resolver.failure import NoSolution
 from envsolve.resolver.host import Host
 from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Finding
-from envsolve.resolver.packages import NUMPY_ABI, runs_on_gpu
+from envsolve.resolver.packages import NUMPY_ABI
 from envsolve.resolver.planner import FLAVORS, Planner, Solution, image_flavor, image_rows, with_library_path
 from envsolve.resolver.request import Request
-from envsolve.resolver.rulebook import SITE, _src
+from envsolve.resolver.rulebook import SITE, _src, ct2_on_gpu
 
 SCHEMA = "envsolve.plan/1"
 PYPI = "https://pypi.org/simple"
@@ -116,7 +117,7 @@ def make_plan(host: Host, request: Request) -> Plan:
     does, the plan replaces it and says so first (the refusal would only say to pass --replace-preinstalled).
     """
     try:
-        return _plan_pathway(host, request)
+        return _plan_pathway_or_split(host, request)
     except NoSolution as kept:
         if not kept.failure.kept_preinstalled:
             raise
@@ -131,6 +132,28 @@ def make_plan(host: Host, request: Request) -> Plan:
                 decision.rule, decision.why = "replace-preinstalled", (
                     f"the preinstalled torch {torch} fits no {request.workload} stack")
         return plan
+
+
+def _plan_pathway_or_split(host: Host, request: Request) -> Plan:
+    """`_plan_pathway`; when no GPU stack fits the whole workload, a refusal that first offers the split that does
+    fit: transcription on the CPU, diarization (torch) on the GPU (`--asr-device cpu`)."""
+    try:
+        return _plan_pathway(host, request)
+    except NoSolution as refused:
+        failure = refused.failure
+        if not failure.gpu or request.asr_device != "auto" or request.device == "cpu" or \
+                not {"torch", "ctranslate2"} <= set(request.packages):
+            raise
+        try:
+            split = _plan_pathway(host, replace(request, asr_device="cpu"))
+        except NoSolution:
+            raise refused from None
+        torch = next((p.version for p in split.pins if p.name == "torch"), "?")
+        ct2 = next((p.version for p in split.pins if p.name == "ctranslate2"), "?")
+        way = (f"Transcribe on the CPU and diarize on the GPU: envsolve plan --asr-device cpu (it fits: torch {torch} "
+               f"on the GPU, ctranslate2 {ct2} on the CPU, int8).")
+        failure = replace(failure, alternatives=(way,))
+        raise NoSolution(failure, *explain_failure(failure)) from None
 
 
 def _plan_pathway(host: Host, request: Request) -> Plan:
@@ -218,7 +241,10 @@ def _assemble(solution: Solution) -> Plan:
     builds = source_builds(pins)
     notes += [f"{b['package']}=={b['version']} has no wheel on PyPI and is built from source ({b['build']}): {b['why']}"
               for b in builds]
-    if solution.runtime.gpu and devices.get("ctranslate2") == "cpu":
+    if solution.runtime.gpu and devices.get("ctranslate2") == "cpu" and not solution.runtime.asr_gpu:
+        notes.insert(0, "transcription runs on the CPU by choice (--asr-device cpu, compute type int8); diarization "
+                     "(torch) runs on the GPU")
+    elif solution.runtime.gpu and devices.get("ctranslate2") == "cpu":
         notes.insert(0, CT2_SOURCE_BUILD.format(arch=solution.host.os.arch or "this architecture"))
     if SITE in env.get("LD_LIBRARY_PATH", ""):
         notes.append(f"{SITE} is the environment's site-packages folder: "
@@ -328,7 +354,7 @@ def component_devices(solution: Solution) -> dict[str, str]:
     devices: dict[str, str] = {}
     ct2, torch = solution.choices.get("ctranslate2"), solution.choices.get("torch")
     if ct2 and ct2.row:
-        devices["ctranslate2"] = "cuda" if solution.runtime.gpu and runs_on_gpu(ct2.row, solution.host) else "cpu"
+        devices["ctranslate2"] = "cuda" if ct2_on_gpu(ct2.row, solution.host, solution.runtime) else "cpu"
     if torch and torch.row:
         devices["torch"] = "cuda" if solution.runtime.gpu and torch.row.get("variant") != "cpu" else "cpu"
     return devices
@@ -337,7 +363,7 @@ def component_devices(solution: Solution) -> dict[str, str]:
 def default_compute_type(solution: Solution) -> str:
     """float16 on GPUs with tensor cores, int8_float32 on Pascal 6.1, float32 below; int8 on CPU."""
     ct2 = solution.choices.get("ctranslate2")
-    if not solution.runtime.gpu or (ct2 and ct2.row and not runs_on_gpu(ct2.row, solution.host)):
+    if not solution.runtime.gpu or (ct2 and ct2.row and not ct2_on_gpu(ct2.row, solution.host, solution.runtime)):
         return "int8"
     if solution.runtime.compute_type:
         return solution.runtime.compute_type

@@ -26,7 +26,6 @@ from envsolve.resolver.packages import (
     FAMILIES,
     family_of,
     optional_members,
-    runs_on_gpu,
     torch_candidate,
     torchaudio_candidate,
     torchvision_candidate,
@@ -37,6 +36,7 @@ from envsolve.resolver.rulebook import (
     Context,
     Runtime,
     candidate,
+    ct2_on_gpu,
     host_candidates,
     pip_lib_dir,
     pip_library,
@@ -89,7 +89,7 @@ class Planner:
         self.request = request
         self.pathway = pathway
         gpu = request.device == "cuda" or (request.device == "auto" and host.has_driver)
-        self.runtime = Runtime(gpu=gpu, compute_type=request.compute_type)
+        self.runtime = Runtime(gpu=gpu, compute_type=request.compute_type, asr_gpu=request.asr_device != "cpu")
         self.context = Context(host, self.runtime, planning=True)
         profile = matrices.load("workloads").one(workload=request.workload)
         self.torch_first = bool(profile and profile.get("torch_first"))
@@ -399,8 +399,8 @@ class Planner:
         ct2 = chosen.get("ctranslate2")
         if self.pathway != "B" or not self.runtime.gpu or ct2 is None or ct2.row is None:
             return [], {}
-        if not runs_on_gpu(ct2.row, self.host):
-            return [], {}  # a CPU-only ctranslate2 (PyPI's aarch64 wheels) loads no CUDA library: add nothing
+        if not ct2_on_gpu(ct2.row, self.host, self.runtime):
+            return [], {}  # a ctranslate2 on the CPU (PyPI's aarch64 wheels, or --asr-device cpu) loads no CUDA library
         if "torch" in self.variables and "torch" not in chosen:
             return [], {}
         torch = chosen.get("torch")

@@ -40,6 +40,14 @@ class Runtime:
 
     gpu: bool
     compute_type: str | None = None
+    asr_gpu: bool = True  # False: ctranslate2 runs on the CPU by choice (--asr-device cpu) beside a GPU torch
+
+
+def ct2_on_gpu(row: Mapping[str, Any], host: Host | None, runtime: Runtime) -> bool:
+    """Does ctranslate2 run on the GPU: a GPU stack, not put on the CPU by choice, and a CUDA wheel for the machine
+    (PyPI's aarch64 ctranslate2 is CPU-only; an unknown architecture is taken to have one)?"""
+    arch = host.os.arch if host else None
+    return runtime.gpu and runtime.asr_gpu and (arch is None or arch in row.get("cuda_platforms", ()))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", default="pipeline",
                         help="pipeline (default), whisperx, faster-whisper, or diarization (pyannote.audio alone)")
     parser.add_argument("--device", default="auto", help="auto (GPU when a driver is present), cuda or cpu")
+    parser.add_argument("--asr-device", default="auto", choices=("auto", "cpu"),
+                        help="cpu: transcription (ctranslate2) on the CPU while diarization (torch) uses the GPU")
     parser.add_argument("--python", metavar="X.Y", help="target Python (default: the host's)")
     parser.add_argument("--compute-type", help="CTranslate2 compute type to check against the GPU")
     parser.add_argument("--constraint", "-c", action="append", metavar="REQ",
@@ -42,7 +44,8 @@ def plan_from_arguments(args: argparse.Namespace) -> Plan:
     host = load_host(args.host, loader=False)
     request = Request(workload=args.workload, pathway=args.pathway, device=args.device, python=args.python,
                       compute_type=args.compute_type, constraints=tuple(args.constraint or ()),
-                      replace_preinstalled=args.replace_preinstalled, target=args.target)
+                      replace_preinstalled=args.replace_preinstalled, target=args.target,
+                      asr_device=args.asr_device)
     return make_plan(host, request)
 
 
