@@ -72,6 +72,7 @@ class RunOptions:
     min_speakers: int | None = None
     max_speakers: int | None = None
     speaker_names: dict[str, str] = field(default_factory=dict)
+    transcribe: bool = True  # False: diarization only (`--no-asr`, the diarization workload): RTTM, no Whisper
 
 
 @dataclass
@@ -307,6 +308,9 @@ class Runner:
         result.duration = audio.duration
         for warning in audio.warnings:
             progress.note(warning)
+        if not options.transcribe:
+            self._diarize_only(path, audio, result)
+            return
         self._load_models(path.name)
         assert self.model is not None
         if audio.silent:
@@ -347,7 +351,7 @@ class Runner:
             # torch before ctranslate2: once pyannote has imported torch, its libcublas/libcudnn are loaded and
             # ctranslate2's dlopen of the same sonames gets those copies (matrices/workloads.toml, pipeline).
             self._load_diarizer(name)
-        if self.model is None:
+        if self.model is None and options.transcribe:  # --no-asr loads no Whisper model
             # Timed apart from the file's stages: a one-off cost must not inflate one file's RTF.
             progress.start(name, "load")
             try:
@@ -358,6 +362,21 @@ class Runner:
             self.model_load_seconds = self.model.load_seconds
             progress.note(f"model {self.model.name} ({self.model.chosen}) on {self.model.device} "
                           f"({self.model.compute_type}) loaded in {self.model.load_seconds:.2f} s")
+
+    def _diarize_only(self, path: Path, audio: Any, result: FileResult) -> None:
+        """`--no-asr`: speakers without words. No Whisper model is loaded (a diarization-only environment has no
+        faster-whisper), and pyannote must be there: a run that was asked only for speakers cannot go without."""
+        if self.options.diarization_file is None and self._load_diarizer(path.name) is None:
+            raise _Fatal(EnvsolveError("diarization-unavailable", "envsolve run --no-asr diarizes only, but no "
+                                       "diarization pipeline could be loaded (see the note above).",
+                                       hint="Install the diarize extra (pip install 'envsolve[diarize]'), give "
+                                       "--diarization-model PATH, or set HF_TOKEN for the hub's pipeline."))
+        turns, _ = self._diarization(path, audio.samples, audio.sample_rate, result, audio.silent)
+        if self.options.speaker_names:
+            turns = rename_turns(turns, self.options.speaker_names)
+        empty = Transcript((), duration=audio.duration, timings={f"{k}_s": v for k, v in result.stages.items()})
+        with self._stage(result, path.name, "write"):
+            result.outputs = write_outputs(empty, turns, self.options.output_dir, path.stem, self._formats)
 
     def _diarization(
         self, path: Path, samples: Any, sample_rate: int, result: FileResult, silent: bool

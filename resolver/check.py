@@ -188,7 +188,9 @@ def _evaluate_library(
                            [f"no {need.name} library of any major found", *(searched or [view.places(need)])])
         result.unknown.append(f"{need.consumer}: needs {label}; no {need.name} libraries known on this host")
         return None
-    if not order:
+    if not order and view.torch_pick(same_major, need, torch_loads) is not None:
+        pass  # only torch's copy is reachable, and only by luck of order: cudnn-load-order, below
+    elif not order:
         if same_major:
             return finding(
                 f"{need.consumer} loads {label}; a copy exists but the loader will not find it for {need.consumer}.",
@@ -197,10 +199,26 @@ def _evaluate_library(
                 code=f"{base}-not-on-loader-path",
                 dirs=_where(same_major),
             )
+        other_cuda = [p for p in providers if _major(p) == need.major and not _same_cuda(p, need)]
+        if other_cuda:
+            # A copy of the major exists, built for another CUDA: saying "no copy exists" would send the user
+            # looking for one, when the clash is the CUDA build (and, from pip, the one folder both wheels use).
+            built = sorted({str(p.detail.get("cuda_major")) for p in other_cuda})
+            return finding(
+                f"{need.consumer} is a CUDA {need.cuda_major} build and loads {label} built for CUDA "
+                f"{need.cuda_major}; the {need.name} {need.major} here is built for CUDA {', '.join(built)}.",
+                [f"other CUDA build: {p.describe()} (CUDA {p.detail.get('cuda_major')})" for p in other_cuda]
+                + _pip_clash(need, other_cuda) + searched,
+            )
+        clash = _pip_clash(need, others)
         return finding(
-            f"{need.consumer} loads {label}, and no copy of major {need.major} exists.",
-            ([f"other major: {p.describe()}" for p in others] or [f"no {need.name} library found"]) + searched,
+            f"{need.consumer} loads {label}, and no copy of major {need.major} exists"
+            + (f" in this environment (pip has one, but not beside this torch's {need.name} wheel)." if clash else "."),
+            ([f"other major: {p.describe()}" for p in others] or [f"no {need.name} library found"]) + clash + searched,
         )
+    order_dependent = _load_order(need, same_major, order, view, torch_loads)
+    if order_dependent is not None:
+        return finding(*order_dependent, code="cudnn-load-order")
     picked, why = order[0]
     mixed = _mixed_cudnn(need, same_major, order, view)
     if mixed is not None:
@@ -226,6 +244,58 @@ def _evaluate_library(
             dirs=_where(newer),
         )
     return None
+
+
+def _load_order(need: LibraryNeed, same_major: list[Provide], order: list[tuple[Provide, str]],
+                view: LoaderView, torch_loads: Sequence[Provide]) -> tuple[str, list[str]] | None:
+    """A consumer with its own cuDNN front in a process that imports torch first: (message, evidence) when what its
+    front's dlopen of the sub-libraries returns depends on whether torch ran a cuDNN operation before it."""
+    torch = view.torch_pick(same_major, need, torch_loads)
+    if torch is None or need.front is None:  # torch_pick answers only for a consumer with its own front
+        return None
+    theirs, how = torch
+    front = (f"{need.consumer}'s own cuDNN {need.front} front (grafted into its wheel under a renamed SONAME) dlopens "
+             f"libcudnn_cnn.so.{need.front}, .{'.'.join(need.front.split('.')[:2])}, .{need.major} through the "
+             "ordinary search (LD_LIBRARY_PATH, the ld.so cache, the default directories)")
+    evidence = [f"torch's front libcudnn.so.{need.major} is loaded at import; its sub-libraries come from "
+                f"{theirs.describe()} ({how}) at torch's first cuDNN call",
+                f"LD_LIBRARY_PATH={':'.join(view.ld_library_path) or '(empty)'}",
+                "ctranslate2 wheel ELF: libctranslate2 DT_NEEDED libcudnn-<hash>.so.<front>; the front's strings "
+                "name libcudnn_{adv,cnn,graph,ops}.so, no copy of them beside it (matrices/ctranslate2.toml bundled)"]
+    if not order:
+        return (f"{front}, which finds no cuDNN {need.major} sub-libraries: only torch's copy exists "
+                f"({theirs.describe()}), and it is returned only if torch already ran a cuDNN operation in this "
+                "process (its libcudnn_cnn.so.9 is then loaded under that SONAME). Transcribing before diarizing "
+                "fails with 'Unable to load any of {libcudnn_cnn.so.9.1.0, ...}'.", evidence)
+    mine, mine_how = order[0]
+    if mine is theirs or (mine.version and mine.version == theirs.version):
+        return None
+    return (f"{front}, which finds {mine.describe()} ({mine_how}), while torch's front takes its sub-libraries from "
+            f"{theirs.describe()}: two cuDNN builds in one process, and which sub-library ctranslate2 gets depends on "
+            "whether torch ran a cuDNN operation first.",
+            [f"ctranslate2's search picks {mine.describe()} via {mine_how}", *evidence])
+
+
+def _pip_clash(need: LibraryNeed, providers: Iterable[Provide]) -> list[str]:
+    """Why pip's wheel for this need cannot join the environment: nvidia-<lib>-cu11 and -cu12 install into the
+    same site-packages/nvidia/<lib> folder, so one environment holds one of them (torch's)."""
+    from envsolve.resolver.rulebook import pip_library_wheel
+
+    cuda = need.cuda_major or (need.major if need.name == "cublas" else None)
+    wheel = pip_library_wheel(need.name, need.major, cuda) if cuda in (11, 12) else None
+    if wheel is None:
+        return []
+    for p in providers:
+        package = str(p.detail.get("package", ""))
+        if p.detail.get("origin") != "pip" or not package.endswith(("-cu11", "-cu12")):
+            continue
+        if package == wheel[0]:
+            return [f"pip's {wheel[0]}=={wheel[1]} would supply {need.name} {need.major}, but torch pins "
+                    f"{package}=={p.version or '?'}, and one environment holds one version of a wheel"]
+        return [f"pip's {wheel[0]}=={wheel[1]} would supply {need.name} {need.major}, but it installs into the "
+                f"same site-packages/nvidia/{need.name} folder as {package} {p.version or ''}, which torch pins; "
+                "one environment holds one of them"]
+    return []
 
 
 def _where(providers: Iterable[Provide]) -> str:

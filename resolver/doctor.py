@@ -42,15 +42,19 @@ class Report:
 
 
 def _expects_gpu(host: Host, device: str) -> bool:
-    """Is a GPU expected here? Asked for, or CUDA builds installed inside a GPU-less container."""
+    """Is a GPU expected here? Asked for, or a GPU-less container that lists GPUs or holds a GPU stack.
+
+    A container that was meant to use a GPU says so by what it holds (CUDA builds, nvidia-* wheels, CUDA
+    libraries: `gpu_stack_evidence`, which needs no package version) or by what it was given
+    (NVIDIA_VISIBLE_DEVICES, GPUs in the snapshot), whatever the package versions are."""
     if device == "cuda":
         return True
     if device == "cpu" or host.has_driver:
         return False
-    cuda_builds = any(v is not None and split_local(v)[1] not in (None, "cpu")
-                      for k, v in (host.packages or {}).items() if k in ("torch", "torchaudio", "torchvision"))
+    visible = host.env.get("NVIDIA_VISIBLE_DEVICES", "").strip().lower()
+    asked = bool(host.gpus) or visible not in ("", "void", "none")
     in_container = host.platform in ("docker", "modal", "runpod") or "NVIDIA_VISIBLE_DEVICES" in host.env
-    return cuda_builds and in_container
+    return in_container and (asked or bool(gpu_stack_evidence(host)))
 
 
 def gpu_stack_evidence(host: Host) -> list[str]:
@@ -93,12 +97,13 @@ def _device(host: Host, device: str, notes: list[str]) -> bool:
 
 def infer_workload(host: Host) -> str:
     """The workload whose process is modelled when none is named: WhisperX if installed, else envsolve's
-    pipeline when pyannote.audio is there, else faster-whisper alone."""
+    pipeline when pyannote.audio is there with a Whisper stack, diarization alone when it is there without one,
+    else faster-whisper alone."""
     packages = host.packages or {}
     if "whisperx" in packages:
         return "whisperx"
     if "pyannote-audio" in packages:
-        return "pipeline"
+        return "pipeline" if "ctranslate2" in packages or "faster-whisper" in packages else "diarization"
     return "faster-whisper"
 
 
@@ -118,7 +123,8 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
     torch_first = bool(profile.get("torch_first"))
     gpu = _device(host, device, notes)
     if gpu:  # the import order matters only for which CUDA library copies the process loads
-        how = ("torch is imported first, so ctranslate2 gets the CUDA libraries torch already loaded" if torch_first
+        how = ("torch is imported first, so ctranslate2 gets the cuBLAS torch already loaded (not its cuDNN: "
+               "ctranslate2's own cuDNN front loads its sub-libraries itself)" if torch_first
                else "ctranslate2 loads its own CUDA libraries")
         inferred = "" if named else " (inferred from what is installed; --workload names another)"
         notes.append(f"process modelled: {workload}{inferred}: {how}")

@@ -49,6 +49,7 @@ class Failure:
     exhausted: Exhausted | None
     constraints: Mapping[str, str] = field(default_factory=dict)
     kept_preinstalled: str | None = None  # "colab" when the platform's torch was kept
+    alternatives: tuple[str, ...] = ()  # ways out that were tried and fit (a per-component split): offered first
 
     @property
     def findings(self) -> list[Finding]:

@@ -15,6 +15,12 @@ when a snapshot has them, override this derivation):
   (WhisperX, envsolve's pipeline with diarization), libcublas.so.N and libcudnn.so.N are loaded,
   and ctranslate2's later dlopen of the same soname gets that copy (man 3 dlopen: a library
   already loaded under that name is returned).
+- Except cuDNN for a ctranslate2 that grafts its own cuDNN front (3.x-4.6.2: `bundled` libcudnn.so.8.x/9.1.0,
+  under an auditwheel-renamed SONAME such as libcudnn-74a4c495.so.9.1.0). That front is another object than
+  torch's libcudnn.so.N, and `import torch` loads only torch's front, not the sub-libraries (it dlopens them at
+  its first cuDNN call). ctranslate2's front dlopens libcudnn_cnn.so.9.1.0, .9.1, .9 through its own search; only
+  when torch already ran a cuDNN operation is a sub-library with that SONAME (libcudnn_cnn.so.9) in the process
+  to be returned. What it gets then depends on what ran first (`torch_pick`; check's cudnn-load-order).
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ class LoaderView:
         like ctranslate2 gets the copy torch's own search picked, already in the process.
         """
         providers = list(providers)
-        if self.torch_first and need.search == "ld" and any(
+        if self.torch_first and need.search == "ld" and need.front is None and any(
                 p.version == str(need.major) for p in torch_loads):
             torch_need = LibraryNeed(need.name, need.major, search="torch", consumer="torch",
                                      cuda_major=need.cuda_major)
@@ -87,6 +93,16 @@ class LoaderView:
                 ranked.append((2, 0, p, "ld.so cache / default directories"))
         ranked.sort(key=lambda item: (item[0], item[1]))
         return [(p, why) for _, _, p, why in ranked]
+
+    def torch_pick(self, providers: Iterable[Provide], need: LibraryNeed,
+                   torch_loads: Iterable[Provide] = ()) -> tuple[Provide, str] | None:
+        """The copy torch's own cuDNN front takes its sub-libraries from, in a process that imports torch
+        first; None unless the consumer brings its own front (`need.front`) and torch loads that major."""
+        if not (self.torch_first and need.front and any(p.version == str(need.major) for p in torch_loads)):
+            return None
+        first = self.order(providers, LibraryNeed(need.name, need.major, search="torch", consumer="torch",
+                                                  cuda_major=need.cuda_major))
+        return first[0] if first else None
 
     def places(self, need: LibraryNeed) -> str:
         """Where the loader looks for this consumer, in words (the evidence for 'no copy anywhere')."""

@@ -50,6 +50,10 @@ class LibraryNeed:
     search: Literal["torch", "ld"] = "ld"
     consumer: str = ""
     cuda_major: int | None = None  # cuDNN is built per CUDA major (nvidia-cudnn-cu12 vs -cu13)
+    # The consumer's own cuDNN front library (its version, e.g. "9.1.0"), grafted into its wheel under an
+    # auditwheel-renamed SONAME (ctranslate2.libs/libcudnn-74a4c495.so.9.1.0). It dlopens the sub-libraries
+    # itself, through the ordinary search, so a front torch loaded is a different object and is not shared.
+    front: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from envsolve.resolver.rulebook import (
     _src,
     arch_rule,
     candidate,
+    ct2_on_gpu,
     driver_rule,
     family_rule,
     library_rule,
@@ -55,6 +56,7 @@ def torch_candidate(row: Mapping[str, Any], context: Context) -> Candidate:
     provides = [Provide("pkg:torch", str(row["torch"]), {"variant": variant}), Provide("torch-variant", variant)]
     requires: list[Require] = python_rule("torch", _pythons(row), src)
     requires += _platform_rule("torch", variant, row.get("platforms"), src)
+    requires += numpy_abi_rule("torch", str(row["torch"]))
     if variant == "cpu":
         if context.runtime.gpu:
             requires.append(Require("cuda-driver", "no-cuda-build", "this torch build has no CUDA (variant cpu)",
@@ -84,6 +86,22 @@ def torch_candidate(row: Mapping[str, Any], context: Context) -> Candidate:
             requires.append(library_rule("torch", "cudnn", int(row["cudnn_major"]), "torch", src,
                                          min_version=_major_minor(row.get("cudnn"))))
     return candidate(name, f"{row['torch']}+{variant}", provides, requires, src)
+
+
+NUMPY_ABI = "numpy-abi"
+
+
+def numpy_abi_rule(dist: str, version: str) -> list[Require]:
+    """A release whose extensions were compiled against NumPy 1.x headers needs numpy<2 (matrices/numpy_abi.toml):
+    with NumPy 2 they fail to import its C API, and torch.from_numpy raises "Numpy is not available"."""
+    for row in matrices.load("numpy_abi"):
+        if row["package"] != dist or not row.get("numpy") or not satisfies(version, str(row["versions"])):
+            continue
+        return [Require("pkg:numpy", NUMPY_ABI, f"{dist} {version}'s native extensions were compiled against NumPy "
+                        f"{row['c_api']}.x headers and cannot use NumPy outside {row['numpy']}", _src(row),
+                        spec=str(row["numpy"]), fix=f'pip install "numpy{row["numpy"]}" (the plan pins it with '
+                        f"{dist} {version}), or move to a {dist} built against NumPy 2 (`envsolve plan` says which).")]
+    return []
 
 
 def _major_minor(version: Any) -> str | None:
@@ -223,13 +241,18 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
                                 spec=f">={row['glibc_min']}", fix="Use an older ctranslate2 or a newer OS."))
     cuda_platforms = tuple(row.get("cuda_platforms", ()))
     if context.runtime.gpu and not runs_on_gpu(row, context.host):
-        # PyPI's aarch64 ctranslate2 is CPU-only: the stack still works, ASR just runs on the CPU.
+        # PyPI's aarch64 ctranslate2 is CPU-only. A plan may choose that on purpose (ASR on the CPU, the plan's
+        # `devices` says so): a warning. An installed one on a GPU host is what the user did not know:
+        # device="auto" silently transcribes on the CPU and device="cuda" fails, so doctor reports an error.
         requires.append(Require("arch", "no-cuda-build",
                                 f"{name} has CUDA wheels only for {', '.join(cuda_platforms) or 'no platform'}; "
-                                "faster-whisper runs on the CPU here", src, allowed=cuda_platforms,
-                                severity="warning", fix="Accept CPU transcription (int8), or build CTranslate2 "
-                                "from source with CUDA for this architecture."))
-    elif context.runtime.gpu:
+                                "on this GPU host faster-whisper's device=\"auto\" silently transcribes on the CPU "
+                                "and device=\"cuda\" fails", src, allowed=cuda_platforms,
+                                severity="warning" if context.planning else "error",
+                                fix="Accept CPU transcription (int8: pass device=\"cpu\" so it is a choice), or "
+                                "build CTranslate2 from source with CUDA for this architecture (`envsolve plan` "
+                                "says which components run where)."))
+    elif context.runtime.gpu and context.runtime.asr_gpu:
         if row.get("cuda_major"):
             major = int(row["cuda_major"])
             requires += driver_rule(name, major, row.get("cuda"), src)
@@ -240,10 +263,11 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
         cudnn = int(row.get("cudnn_major") or 0)
         if cudnn:
             requires.append(library_rule("ctranslate2", "cudnn", cudnn, "ld", src,
-                                         cuda_major=int(row["cuda_major"]) if row.get("cuda_major") else None))
+                                         cuda_major=int(row["cuda_major"]) if row.get("cuda_major") else None,
+                                         front=bundled_cudnn_front(row)))
         if context.runtime.compute_type:
             requires += compute_type_rule(context.runtime.compute_type)
-    if not context.runtime.gpu or not runs_on_gpu(row, context.host):
+    if not ct2_on_gpu(row, context.host, context.runtime):
         platforms = cuda_platforms + tuple(row.get("cpu_platforms", ()))
         if platforms:
             requires.append(Require("arch", "no-build-for-platform", f"{name} has wheels for {', '.join(platforms)}",
@@ -251,10 +275,22 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
     return candidate("ctranslate2", version, provides, requires, src)
 
 
+def bundled_cudnn_front(row: Mapping[str, Any]) -> str | None:
+    """The version of the cuDNN front a ctranslate2 wheel grafts in (`bundled`: libcudnn.so.9.1.0 -> 9.1.0), if any.
+
+    Read from the wheels' ELF (matrices/ctranslate2.toml): libctranslate2's DT_NEEDED names the renamed front
+    (libcudnn-74a4c495.so.9.1.0), whose only cuDNN names are the sub-libraries it dlopens (libcudnn_cnn.so ...,
+    tried as .so.9.1.0, .so.9.1, .so.9, .so) and whose RPATH reaches no copy of them.
+    """
+    for name in row.get("bundled") or ():
+        if str(name).startswith("libcudnn.so."):
+            return str(name).removeprefix("libcudnn.so.")
+    return None
+
+
 def runs_on_gpu(row: Mapping[str, Any], host: Host | None) -> bool:
     """Does this ctranslate2 release have a CUDA wheel for the host's architecture (unknown: assume so)?"""
-    arch = host.os.arch if host else None
-    return arch is None or arch in row.get("cuda_platforms", ())
+    return ct2_on_gpu(row, host, Runtime(gpu=True))
 
 
 def compute_type_rule(compute_type: str) -> list[Require]:

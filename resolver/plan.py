@@ -17,15 +17,16 @@ from packaging.version import InvalidVersion, Version
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import satisfies
+from envsolve.resolver.explain import explain_failure
 from envsolve.resolver.failure import NoSolution
 from envsolve.resolver.host import Host
 from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Finding
-from envsolve.resolver.packages import runs_on_gpu
-from envsolve.resolver.planner import Planner, Solution, image_rows, with_library_path
+from envsolve.resolver.packages import NUMPY_ABI
+from envsolve.resolver.planner import FLAVORS, Planner, Solution, image_flavor, image_rows, with_library_path
 from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import Request
-from envsolve.resolver.rulebook import SITE, _src, gpu_cc
+from envsolve.resolver.rulebook import SITE, _src, ct2_on_gpu, gpu_cc
 
 __all__ = ["PYPI", "SCHEMA", "Plan", "make_plan", "needed_with"]
 
@@ -128,7 +129,7 @@ def make_plan(host: Host, request: Request) -> Plan:
     does, the plan replaces it and says so first (the refusal would only say to pass --replace-preinstalled).
     """
     try:
-        return _plan_pathway(host, request)
+        return _plan_pathway_or_split(host, request)
     except NoSolution as kept:
         if not kept.failure.kept_preinstalled:
             raise
@@ -143,6 +144,28 @@ def make_plan(host: Host, request: Request) -> Plan:
                 decision.rule, decision.why = "replace-preinstalled", (
                     f"the preinstalled torch {torch} fits no {request.workload} stack")
         return plan
+
+
+def _plan_pathway_or_split(host: Host, request: Request) -> Plan:
+    """`_plan_pathway`; when no GPU stack fits the whole workload, a refusal that first offers the split that does
+    fit: transcription on the CPU, diarization (torch) on the GPU (`--asr-device cpu`)."""
+    try:
+        return _plan_pathway(host, request)
+    except NoSolution as refused:
+        failure = refused.failure
+        if not failure.gpu or request.asr_device != "auto" or request.device == "cpu" or \
+                not {"torch", "ctranslate2"} <= set(request.packages):
+            raise
+        try:
+            split = _plan_pathway(host, replace(request, asr_device="cpu"))
+        except NoSolution:
+            raise refused from None
+        torch = next((p.version for p in split.pins if p.name == "torch"), "?")
+        ct2 = next((p.version for p in split.pins if p.name == "ctranslate2"), "?")
+        way = (f"Transcribe on the CPU and diarize on the GPU: envsolve plan --asr-device cpu (it fits: torch {torch} "
+               f"on the GPU, ctranslate2 {ct2} on the CPU, int8).")
+        failure = replace(failure, alternatives=(way,))
+        raise NoSolution(failure, *explain_failure(failure)) from None
 
 
 def _plan_pathway(host: Host, request: Request) -> Plan:
@@ -214,6 +237,7 @@ def _assemble(solution: Solution) -> Plan:
         decisions.append(Decision(wheel.name, wheel.version, "pathway-b-library",
                                   "ctranslate2's CUDA library, from pip", wheel.source))
     pins += _hub_pin(solution)
+    pins += _numpy_pin(solution)
     devices = component_devices(solution)
     gpu = "cuda" in devices.values()
     python = solution.python
@@ -222,14 +246,17 @@ def _assemble(solution: Solution) -> Plan:
         env["LD_LIBRARY_PATH"] = solution.env["LD_LIBRARY_PATH"] + ":${LD_LIBRARY_PATH}"
     libraries = _library_sources(solution)
     chosen_image = solution.choices.get("image")
-    image, image_note = (chosen_image.version, f"base image {chosen_image.version}: chosen with the stack "
-                         "(its libraries, glibc and NVIDIA_REQUIRE_CUDA were checked)") if chosen_image \
-        else base_image(solution)
+    image, image_note = (chosen_image.version, f"base image {chosen_image.version}: chosen with the stack (its "
+                         f"libraries, glibc and NVIDIA_REQUIRE_CUDA were checked){_image_why(chosen_image.version)}") \
+        if chosen_image else base_image(solution)
     notes = list(solution.notes) + ([image_note] if image_note else [])
     builds = source_builds(pins)
     notes += [f"{b['package']}=={b['version']} has no wheel on PyPI and is built from source ({b['build']}): {b['why']}"
               for b in builds]
-    if solution.runtime.gpu and devices.get("ctranslate2") == "cpu":
+    if solution.runtime.gpu and devices.get("ctranslate2") == "cpu" and not solution.runtime.asr_gpu:
+        notes.insert(0, "transcription runs on the CPU by choice (--asr-device cpu, compute type int8); diarization "
+                     "(torch) runs on the GPU")
+    elif solution.runtime.gpu and devices.get("ctranslate2") == "cpu":
         notes.insert(0, CT2_SOURCE_BUILD.format(arch=solution.host.os.arch or "this architecture"))
     if SITE in env.get("LD_LIBRARY_PATH", ""):
         notes.append(f"{SITE} is the environment's site-packages folder: "
@@ -276,6 +303,19 @@ def _hub_pin(solution: Solution) -> list[Pin]:
         spec = f"{choice.row['huggingface_hub']},{spec}" if spec else str(choice.row["huggingface_hub"])
     return [Pin("huggingface_hub", spec, why="pyannote.audio 3.x passes use_auth_token=", source=_src(last),
                 exact=False)] if spec else []
+
+
+def _numpy_pin(solution: Solution) -> list[Pin]:
+    """A planned package compiled against NumPy 1.x (matrices/numpy_abi.toml): keep numpy in that range. NumPy is
+    left to the lock step otherwise, and pip would pick 2.x beside a torch 2.0 that cannot use it."""
+    rules = [(c, r) for choice in solution.choices.values() for c in choice.candidates for r in c.requires
+             if r.code == NUMPY_ABI and r.spec]
+    if not rules:
+        return []
+    spec = ",".join(sorted({str(r.spec) for _, r in rules}))
+    who = ", ".join(dict.fromkeys(c.label for c, _ in rules))
+    return [Pin("numpy", spec, why=f"{who} was compiled against NumPy 1.x (its C API import fails on NumPy 2: "
+                "\"Numpy is not available\")", source=rules[0][1].source, exact=False)]
 
 
 def _library_sources(solution: Solution) -> list[dict[str, str]]:
@@ -342,7 +382,7 @@ def component_devices(solution: Solution) -> dict[str, str]:
     devices: dict[str, str] = {}
     ct2, torch = solution.choices.get("ctranslate2"), solution.choices.get("torch")
     if ct2 and ct2.row:
-        devices["ctranslate2"] = "cuda" if solution.runtime.gpu and runs_on_gpu(ct2.row, solution.host) else "cpu"
+        devices["ctranslate2"] = "cuda" if ct2_on_gpu(ct2.row, solution.host, solution.runtime) else "cpu"
     if torch and torch.row:
         devices["torch"] = "cuda" if solution.runtime.gpu and torch.row.get("variant") != "cpu" else "cpu"
     return devices
@@ -351,7 +391,7 @@ def component_devices(solution: Solution) -> dict[str, str]:
 def default_compute_type(solution: Solution) -> str:
     """float16 on GPUs with tensor cores, int8_float32 on Pascal 6.1, float32 below; int8 on CPU."""
     ct2 = solution.choices.get("ctranslate2")
-    if not solution.runtime.gpu or (ct2 and ct2.row and not runs_on_gpu(ct2.row, solution.host)):
+    if not solution.runtime.gpu or (ct2 and ct2.row and not ct2_on_gpu(ct2.row, solution.host, solution.runtime)):
         return "int8"
     if solution.runtime.compute_type:
         return solution.runtime.compute_type
@@ -368,6 +408,29 @@ def default_compute_type(solution: Solution) -> str:
     return "float32"
 
 
+IMAGE_WHY = {  # what each flavour is for: every note says what a consumer loads from the image
+    "cudnn-runtime": "ctranslate2 loads cuDNN and cuBLAS from the image (pathway A)",
+    "runtime": "ctranslate2 loads cuBLAS from the image (pathway A), and no consumer loads its cuDNN",
+    "base": "no consumer loads a CUDA library from the image (torch's wheels bring them, and ctranslate2 gets "
+            "them from pip or from what torch loaded), so the smallest flavour",
+}
+
+
+def _image_why(tag: str) -> str:
+    flavor = image_flavor(tag)
+    return f"; {IMAGE_WHY[flavor]}" if flavor in IMAGE_WHY else ""
+
+
+def _image_flavors(solution: Solution) -> tuple[str, ...]:
+    """The flavours that serve a host plan's stack in a container, smallest first: the libraries ctranslate2
+    loads from the system (pathway A) and does not get from what torch, imported first, already loaded."""
+    if solution.pathway != "A":
+        return ("base",)
+    own = {row["library"].split()[0] for row in _library_sources(solution) if row["consumer"] == "ctranslate2"
+           and row["from"] not in ("pip",) and not row["found_via"].startswith("already loaded")}
+    return ("cudnn-runtime",) if "cudnn" in own else ("runtime", "cudnn-runtime") if "cublas" in own else FLAVORS
+
+
 def base_image(solution: Solution) -> tuple[str, str]:
     """A Docker base image to suggest for a host plan: the newest one the planner's image variable would
     accept (same rows and rules as --target image), for this driver, CUDA major and pathway. A stack with
@@ -376,7 +439,7 @@ def base_image(solution: Solution) -> tuple[str, str]:
     driver = host.driver.cuda if host.driver and host.driver.cuda else None
     devices = component_devices(solution)
     gpu = "cuda" in devices.values()
-    rows = image_rows(gpu, solution.pathway, solution.python)
+    rows = image_rows(gpu, solution.pathway, solution.python, _image_flavors(solution))
     if not gpu:
         return (rows[0][0], "CPU image: Debian bookworm (glibc 2.36 < 2.41)") if rows else ("", "")
     on_gpu = [solution.choices.get(name) for name, device in devices.items() if device == "cuda"]
@@ -392,6 +455,5 @@ def base_image(solution: Solution) -> tuple[str, str]:
             continue
         if solution.pathway == "A" and cudnn_major and row.get("cudnn_major") != cudnn_major:
             continue
-        why = "cuDNN comes from the image (pathway A)" if solution.pathway == "A" else "libraries come from pip"
-        return tag, f"base image {tag}: {why}; its NVIDIA_REQUIRE_CUDA fits the driver"
+        return tag, f"base image {tag}{_image_why(tag).replace(';', ':', 1)}; its NVIDIA_REQUIRE_CUDA fits the driver"
     return "", "no supported nvidia/cuda tag fits this driver and CUDA major (matrices/cuda_images.toml)"

@@ -26,7 +26,6 @@ from envsolve.resolver.packages import (
     FAMILIES,
     family_of,
     optional_members,
-    runs_on_gpu,
     torch_candidate,
     torchaudio_candidate,
     torchvision_candidate,
@@ -37,6 +36,7 @@ from envsolve.resolver.rulebook import (
     Context,
     Runtime,
     candidate,
+    ct2_on_gpu,
     host_candidates,
     pip_lib_dir,
     pip_library,
@@ -92,7 +92,7 @@ class Planner:
         self.request = request
         self.pathway = pathway
         gpu = request.device == "cuda" or (request.device == "auto" and host.has_driver)
-        self.runtime = Runtime(gpu=gpu, compute_type=request.compute_type)
+        self.runtime = Runtime(gpu=gpu, compute_type=request.compute_type, asr_gpu=request.asr_device != "cpu")
         self.context = Context(host, self.runtime, planning=True)
         profile = matrices.load("workloads").one(workload=request.workload)
         self.torch_first = bool(profile and profile.get("torch_first"))
@@ -157,6 +157,8 @@ class Planner:
         if variable == "torch":
             return self._torch_domain(spec)
         if variable == "image":
+            # Under A every flavour of a tag is a value, smallest first: the check keeps the first whose libraries
+            # the stack needs (base when torch, imported first, already brings ctranslate2's cuBLAS).
             return [Choice("image", tag, row, (image_candidate(tag, row, self.pathway),))
                     for tag, row in image_rows(self.runtime.gpu, self.pathway, self.python)]
         family = FAMILIES[variable]
@@ -212,11 +214,15 @@ class Planner:
         out = []
         for row in rows:
             version = str(row["torch"])
-            if (spec and not satisfies(version, spec)) or Version(version).is_prerelease:
+            # A constraint is matched against the build's local label too: `torch==2.5.1+cu121`, the exact pin a
+            # plan prints, selects that build (PEP 440 ignores the label only when the specifier has none).
+            labelled = f"{version}+{row['variant']}"
+            if (spec and not satisfies(labelled, spec)) or Version(version).is_prerelease:
                 continue
-            if any(not row.get(name) or not satisfies(str(row[name]), wanted) for name, wanted in derived.items()):
+            if any(not row.get(name) or not satisfies(f"{row[name]}+{row['variant']}", wanted)
+                   for name, wanted in derived.items()):
                 continue  # -c torchaudio==X: torch's row fixes torchaudio, so the constraint picks torch rows
-            if row.get("yanked") and not pinned_exactly(spec, version):
+            if row.get("yanked") and not pinned_exactly(spec, labelled):
                 continue
             if self.runtime.gpu and row["variant"] == "cpu":
                 continue  # rejected by no-cuda-build anyway; skipping keeps explanations short
@@ -396,8 +402,8 @@ class Planner:
         ct2 = chosen.get("ctranslate2")
         if self.pathway != "B" or not self.runtime.gpu or ct2 is None or ct2.row is None:
             return [], {}
-        if not runs_on_gpu(ct2.row, self.host):
-            return [], {}  # a CPU-only ctranslate2 (PyPI's aarch64 wheels) loads no CUDA library: add nothing
+        if not ct2_on_gpu(ct2.row, self.host, self.runtime):
+            return [], {}  # a ctranslate2 on the CPU (PyPI's aarch64 wheels, or --asr-device cpu) loads no CUDA library
         if "torch" in self.variables and "torch" not in chosen:
             return [], {}
         torch = chosen.get("torch")
@@ -452,26 +458,43 @@ def _without(candidate_: Candidate, capability: str) -> Candidate:
     return replace(candidate_, provides=tuple(p for p in candidate_.provides if p.capability != capability))
 
 
-def image_rows(gpu: bool, pathway: str, python: str) -> list[tuple[str, Mapping[str, Any]]]:
-    """Base images that exist, newest first: nvidia/cuda tags (cuDNN runtime for A, base for B) or a
-    Debian bookworm Python image for CPU stacks."""
+FLAVORS = ("base", "runtime", "cudnn-runtime")  # smallest first: cudart only; + cuBLAS; + cuDNN
+
+
+def image_flavor(tag: str) -> str:
+    """The flavour of an nvidia/cuda tag (`12.2.2-cudnn8-runtime-ubuntu22.04` -> cudnn-runtime); "" for others."""
+    if not tag.startswith("nvidia/cuda:"):
+        return ""
+    parts = tag.split(":", 1)[1].split("-")
+    return "cudnn-runtime" if len(parts) > 3 and parts[1].startswith("cudnn") else parts[1] if len(parts) > 1 else ""
+
+
+def image_rows(gpu: bool, pathway: str, python: str, flavors: tuple[str, ...] | None = None
+               ) -> list[tuple[str, Mapping[str, Any]]]:
+    """Base images that exist, newest first and, for one CUDA and OS, smallest flavour first: nvidia/cuda tags
+    (every flavour under A, whose image libraries ctranslate2 may use; base under B) or a Debian bookworm
+    Python image for CPU stacks."""
     if not gpu:
         row = matrices.load("os_glibc").one(os="debian12")
         return [(str(row["image"]).format(python=python), row)] if row else []
+    flavors = flavors or (FLAVORS if pathway == "A" else ("base",))
     rows = []
     for row in matrices.load("cuda_images"):
         if row.get("status") != "supported":
             continue
-        if pathway == "A":
-            if "runtime" in row.get("cudnn_flavors", []):
-                rows.append((f"nvidia/cuda:{row['cuda']}-{row['cudnn_tag']}-runtime-{row['os']}", row))
-        elif "base" in row.get("flavors", []):
-            rows.append((f"nvidia/cuda:{row['cuda']}-base-{row['os']}", row))
+        for rank, flavor in enumerate(FLAVORS):
+            if flavor not in flavors:
+                continue
+            if flavor == "cudnn-runtime" and "runtime" in row.get("cudnn_flavors", []):
+                rows.append((f"nvidia/cuda:{row['cuda']}-{row['cudnn_tag']}-runtime-{row['os']}", row, rank))
+            elif flavor != "cudnn-runtime" and flavor in row.get("flavors", []):
+                rows.append((f"nvidia/cuda:{row['cuda']}-{flavor}-{row['os']}", row, rank))
     os_rank = {"ubuntu24.04": 3, "ubuntu22.04": 2}
-    # For one CUDA release, an OS whose archive ships the plan's Python first: the image installs it from the
-    # distribution, with no interpreter download (resolver/python_source.py).
-    return sorted(rows, key=lambda t: (Version(str(t[1]["cuda"])), _ships_python(str(t[1]["os"]), python),
-                                       os_rank.get(str(t[1]["os"]), 1)), reverse=True)
+    # For one CUDA release, an OS whose archive ships the plan's Python first (the image installs it from the
+    # distribution, with no interpreter download: resolver/python_source.py), then the smallest flavour.
+    rows.sort(key=lambda t: (Version(str(t[1]["cuda"])), _ships_python(str(t[1]["os"]), python),
+                             os_rank.get(str(t[1]["os"]), 1), -t[2]), reverse=True)
+    return [(tag, row) for tag, row, _ in rows]
 
 
 def _ships_python(os_release: str, python: str) -> bool:
@@ -480,19 +503,20 @@ def _ships_python(os_release: str, python: str) -> bool:
 
 
 def image_candidate(tag: str, row: Mapping[str, Any], pathway: str) -> Candidate:
-    """A base image as a candidate: its OS's glibc, its cuDNN/cuBLAS (runtime images), and the driver
-    its NVIDIA_REQUIRE_CUDA demands before the container may start."""
+    """A base image as a candidate: its OS's glibc, its cuBLAS (runtime flavours) and cuDNN (cudnn-runtime), and
+    the driver its NVIDIA_REQUIRE_CUDA demands before the container may start."""
     source = str(row.get("source", ""))
     os_row = matrices.load("os_glibc").one(os=str(row.get("os", "debian12")))
     provides = [Provide("glibc", str(os_row["glibc"]))] if os_row else []
     requires: list[Require] = []
     if "cuda" in row:
         cuda = Version(str(row["cuda"]))
-        if pathway == "A":
+        flavor = image_flavor(tag)
+        if pathway == "A" and flavor in ("runtime", "cudnn-runtime"):
             provides.append(Provide("lib:cublas", str(row["cuda"]), {
                 "origin": "image", "major": str(cuda.major), "cuda_major": str(cuda.major),
                 "path": f"/usr/local/cuda/lib64/libcublas.so.{cuda.major}"}))
-            if row.get("cudnn"):
+            if row.get("cudnn") and flavor == "cudnn-runtime":
                 provides.append(Provide("lib:cudnn", str(row["cudnn"]), {
                     "origin": "image", "major": str(row["cudnn_major"]), "cuda_major": str(cuda.major),
                     "package": str(row.get("cudnn_package", "")),

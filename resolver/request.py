@@ -24,6 +24,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "pipeline": ("torch", "ctranslate2", "faster-whisper", "pyannote-audio"),
     "whisperx": ("whisperx", "torch", "ctranslate2", "faster-whisper", "pyannote-audio"),
     "faster-whisper": ("ctranslate2", "faster-whisper"),
+    "diarization": ("torch", "pyannote-audio"),  # speakers only (`envsolve run --no-asr`): no Whisper stack
 }
 PATHWAYS = ("auto", "A", "B")
 DEVICES = ("auto", "cuda", "cpu")
@@ -63,6 +64,7 @@ class Request:
     constraints: tuple[str, ...] = ()
     replace_preinstalled: bool = False
     target: str = "host"  # host: install on the machine; image: a Docker image on it
+    asr_device: str = "auto"  # cpu: transcription (ctranslate2) on the CPU, diarization on the GPU
 
     def __post_init__(self) -> None:
         if self.workload not in WORKLOADS:
@@ -73,6 +75,10 @@ class Request:
                                 hint="A uses the host's system cuDNN/CUDA libraries; B brings them as pip "
                                 "wheels; auto picks what works.")
         check_device(self.device)
+        if self.asr_device not in ("auto", "cpu"):
+            raise EnvsolveError("unknown-device", f"--asr-device must be auto or cpu, not {self.asr_device!r}.",
+                                hint="cpu transcribes on the CPU while torch (diarization) uses the GPU; auto "
+                                "follows --device.")
         check_compute_type(self.compute_type)
         if self.python is not None and not _PYTHON.fullmatch(self.python):
             raise EnvsolveError("bad-python", f"--python takes a CPython release as X.Y, such as 3.11, not "

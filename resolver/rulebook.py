@@ -47,6 +47,14 @@ class Runtime:
 
     gpu: bool
     compute_type: str | None = None
+    asr_gpu: bool = True  # False: ctranslate2 runs on the CPU by choice (--asr-device cpu) beside a GPU torch
+
+
+def ct2_on_gpu(row: Mapping[str, Any], host: Host | None, runtime: Runtime) -> bool:
+    """Does ctranslate2 run on the GPU: a GPU stack, not put on the CPU by choice, and a CUDA wheel for the machine
+    (PyPI's aarch64 ctranslate2 is CPU-only; an unknown architecture is taken to have one)?"""
+    arch = host.os.arch if host else None
+    return runtime.gpu and runtime.asr_gpu and (arch is None or arch in row.get("cuda_platforms", ()))
 
 
 @dataclass(frozen=True)
@@ -294,8 +302,8 @@ def pip_library_wheel(lib: str, major: int, cuda_major: int) -> tuple[str, str] 
 
 
 def library_rule(name: str, lib: str, major: int, search: str, source: str,
-                 min_version: str | None = None, cuda_major: int | None = None) -> Require:
-    need = LibraryNeed(lib, major, min_version, "torch" if search == "torch" else "ld", name, cuda_major)
+                 min_version: str | None = None, cuda_major: int | None = None, front: str | None = None) -> Require:
+    need = LibraryNeed(lib, major, min_version, "torch" if search == "torch" else "ld", name, cuda_major, front)
     if search == "torch":
         fix = (f"Reinstall torch so its own {lib} wheel is used, and remove other {lib} {major} folders from "
                "LD_LIBRARY_PATH (they are searched before torch's RUNPATH).{dirs}")

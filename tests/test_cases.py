@@ -63,6 +63,8 @@ def test_plan_case(path: Path) -> None:
             assert text in error.message, f"{text!r} not in:\n{error.message}"
         for text in expect["error"].get("hint_contains", []):
             assert text in (error.hint or ""), f"{text!r} not in hint:\n{error.hint}"
+        for text in expect["error"].get("hint_lacks", []):
+            assert text not in (error.hint or ""), f"{text!r} repeats a way out already given:\n{error.hint}"
         return
     plan = make_plan(host, _request(case["request"]))
     _check_plan(plan, expect)
@@ -78,7 +80,7 @@ PLAN_KEYS = {"pathway", "pins", "pin_prefix", "pins_present", "pins_absent", "de
              "base_image", "library_from", "env_contains", "no_env", "notes_contain", "index_for", "torch_variant",
              "torch_variant_in", "torch_cuda_major", "torch_below", "rejected_codes", "ctranslate2_cudnn_major",
              "warning_codes", "same_local_label", "error", "devices"}
-ERROR_KEYS = {"reference", "message_contains", "hint_contains", "exhausted", "cause_codes"}
+ERROR_KEYS = {"reference", "message_contains", "hint_contains", "hint_lacks", "exhausted", "cause_codes"}
 DOCTOR_KEYS = {"healthy", "codes", "absent", "complete", "notes_contain", "unknown_contains", "evidence_contains",
                "subjects"}
 

@@ -36,11 +36,31 @@ def test_every_command_is_documented_in_the_readme(command: str) -> None:
     assert re.search(rf"envsolve {command}\b", (ROOT / "README.md").read_text()), f"document `envsolve {command}`"
 
 
+def _documented(section: int) -> set[str]:
+    """The fields of docs/plan-json.md's plan (0) or refusal (1) table."""
+    text = (ROOT / "docs" / "plan-json.md").read_text().split("## When no stack fits")[section]
+    return set(re.findall(r"^\| `(\w+)", text, re.M))
+
+
 def test_plan_json_is_the_documented_schema() -> None:
     plan = json.loads(run("plan", "--host", str(HOSTS / "colab-l4.json"), "--json", check_exit=0).stdout)
-    documented = set(re.findall(r"^\| `(\w+)", (ROOT / "docs" / "plan-json.md").read_text(), re.M))
     assert plan["schema"] == "envsolve.plan/1"
-    assert set(plan) == documented
+    assert set(plan) == _documented(0)
+
+
+def test_plan_json_refusal_is_data_on_stdout() -> None:
+    """Issue 20.6: a refused --json plan printed nothing on stdout; now the layers, the causes with their codes and
+    evidence, and the numbered ways out, with exit status 1 and the words on stderr."""
+    result = run("plan", "--host", str(HOSTS / "driver-470-t4.json"), "--pathway", "B", "--json", check_exit=1)
+    refusal = json.loads(result.stdout)
+    assert refusal["schema"] == "envsolve.plan-refusal/1" and set(refusal) == _documented(1)
+    assert refusal["exhausted"]["variable"] == "torch" and refusal["request"]["pathway"] == "B"
+    causes = refusal["host_causes"] + refusal["conflicts"]
+    assert {"driver-too-old", "dependency-source-only"} <= {c["code"] for c in causes}
+    assert all(c["evidence"] and c["fix"] for c in causes)
+    ways = [w["text"] for w in refusal["ways_out"]]
+    assert [w["number"] for w in refusal["ways_out"]] == list(range(1, len(ways) + 1)) and len(set(ways)) == len(ways)
+    assert "error[no-consistent-stack]" in result.stderr and ways[0] in refusal["hint"]
 
 
 def test_plan_is_deterministic() -> None:

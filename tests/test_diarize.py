@@ -453,3 +453,35 @@ def test_cuda_without_gpu(tiny_folder: Path) -> None:
     with pytest.raises(EnvsolveError) as caught:
         Diarizer(DiarizationOptions(model=str(tiny_folder), device="cuda"))
     assert caught.value.reference == "cuda-not-visible" and "--device cpu" in caught.value.render()
+
+
+@real
+def test_run_no_asr_writes_rttm_without_whisper(tiny_folder: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20.7: `envsolve run --no-asr` (the diarization workload) diarizes real speech with the real pyannote
+    pipeline and writes STEM.rttm only, with faster-whisper impossible to import (a diarization-only environment
+    has none) and no Whisper model loaded."""
+    from envsolve.cli import main
+    from envsolve.pipeline.rttm import read_rttm
+
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng and sox make the test speech")
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # `import faster_whisper` raises ImportError
+    monkeypatch.setattr("envsolve.pipeline.runner.load_model",
+                        lambda *a, **k: pytest.fail("--no-asr loaded a Whisper model"))
+    talk = conversation(suffix=".wav")
+    out = tmp_path / "out"
+    code = main(["run", str(talk.path), "--no-asr", "--diarization-model", str(tiny_folder), "--device", "cpu",
+                 "-o", str(out), "--progress", "none"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{talk.path.stem}.rttm"]
+    turns = [t for per_file in read_rttm(out / f"{talk.path.stem}.rttm").values() for t in per_file]
+    assert turns and all(t.end > t.start for t in turns)
+
+
+def test_run_no_asr_refuses_what_leaves_nothing_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from envsolve.cli import main
+
+    for extra in (["--no-diarize"], ["-f", "json"]):
+        assert main(["run", str(tmp_path / "a.wav"), "--no-asr", *extra]) == 2
+        assert "error[usage]" in capsys.readouterr().err

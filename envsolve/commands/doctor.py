@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cuda or cpu: what the stack should run on")
     parser.add_argument("--compute-type", help="CTranslate2 compute type you intend to use (default: the workload's)")
     parser.add_argument("--workload", default="auto",
-                        help="whose process to model: auto (inferred from what is installed), pipeline, whisperx or "
-                        "faster-whisper; it decides what loads first and the default compute type")
+                        help="whose process to model: auto (inferred from what is installed), pipeline, whisperx, "
+                        "faster-whisper or diarization; it decides what loads first and the default compute type")
     parser.add_argument("--ignore", action="append", metavar="CODE", default=[],
                         help="a finding code that does not count against health (repeatable), e.g. gpu-not-visible "
                         "on an image builder without a GPU; it is still shown")

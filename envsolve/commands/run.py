@@ -10,6 +10,7 @@ model that cannot load. WhisperX's spellings of the shared flags (`--batch_size`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 from collections.abc import Callable
@@ -134,6 +135,9 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     dia.add_argument("--diarization", type=Path, metavar="FILE.rttm",
                      help="use this diarization (an RTTM file, or a folder of STEM.rttm) instead of running pyannote")
     dia.add_argument("--no-diarize", action="store_true", help="no speakers")
+    dia.add_argument("--no-asr", action="store_true",
+                     help="speakers only: diarize and write STEM.rttm, load no Whisper model (the diarization "
+                     "workload, which installs no faster-whisper)")
     dia.add_argument("--diarize", action="store_true", help=argparse.SUPPRESS)  # WhisperX's opt-in; on by default
     dia.add_argument("--diarization-model", "--diarize_model", dest="diarization_model", metavar="PATH|NAME",
                      help="pyannote pipeline folder (offline) or Hub name")
@@ -175,6 +179,10 @@ def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
         raise _usage("--sample takes no inputs")
     if args.no_diarize and args.diarization:
         raise _usage("--no-diarize and --diarization contradict each other")
+    if args.no_asr and (args.no_diarize or args.diarization):
+        raise _usage("--no-asr diarizes only, so --no-diarize or --diarization FILE would leave nothing to do")
+    if args.no_asr and set(args.output_format) - {"rttm", "all"}:
+        raise _usage("--no-asr writes speakers only: the one format is rttm")
     if args.speakers and (args.min_speakers or args.max_speakers):
         raise _usage("give --speakers or --min-speakers/--max-speakers, not both")
     if args.min_speakers and args.max_speakers and args.min_speakers > args.max_speakers:
@@ -205,7 +213,10 @@ def _options(args: argparse.Namespace) -> tuple[Any, str | None]:
     options = RunOptions(inputs=inputs, asr=asr, output_dir=output, formats=tuple(args.output_format),
                          overwrite=args.overwrite, diarize=not args.no_diarize, diarization_file=diarization,
                          diarization_model=args.diarization_model, speakers=args.speakers,
-                         min_speakers=args.min_speakers, max_speakers=args.max_speakers, speaker_names=names)
+                         min_speakers=args.min_speakers, max_speakers=args.max_speakers, speaker_names=names,
+                         transcribe=not args.no_asr)
+    if args.no_asr:
+        options = dataclasses.replace(options, formats=("rttm",))
     return options, sample_rttm
 
 

@@ -41,7 +41,8 @@ def render(context: RenderContext, kind: str) -> list[Output]:
         "Dockerfile.j2", c, venv=VENV, site=f"{VENV}/lib/python{c.python}/site-packages", uv_version=UV_VERSION,
         uv_hashes=UV_HASHES, python_home=PYTHON_HOME, os_release=c.base_image.rsplit("-", 1)[-1],
         python_bin=f"{PYTHON_HOME}/bin/python{c.python}" if c.python_source == "uv" else f"python{c.python}",
-        whisper_model=DEFAULT_MODELS[c.doctor_device], diarization_model=diarization, apt=_apt(context),
+        whisper_model="" if c.workload == "diarization" else DEFAULT_MODELS[c.doctor_device],
+        diarization_model=diarization, apt=_apt(context),
         with_ray=context.with_ray,
         # COPY of a glob matching nothing is no error: requirements-index.txt exists only for an unreachable index.
         context_files=" ".join(f.replace(".txt", ".tx[t]") if f == "requirements-index.txt" else f

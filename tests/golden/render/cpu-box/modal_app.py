@@ -24,7 +24,9 @@ if (HERE / "requirements-index.txt").exists():  # the unhashed pins, with their 
     image = image.pip_install_from_requirements(str(HERE / "requirements-index.txt"))
 # The lock holds every package: --no-deps, as every other installer of it (install.sh, the Dockerfile) runs it.
 image = image.pip_install_from_requirements(str(HERE / "requirements.lock"), extra_options="--no-deps")
-image = image.pip_install("envsolve==0.1.0", extra_options="--no-deps")
+# envsolve's own wheel, written beside this file (no index has this envsolve): copied into the image, then installed.
+image = image.add_local_file(HERE / "envsolve-0.1.0-py3-none-any.whl", "/tmp/envsolve/envsolve-0.1.0-py3-none-any.whl", copy=True)
+image = image.run_commands("python -m pip install --no-deps /tmp/envsolve/envsolve-0.1.0-py3-none-any.whl")
 image = image.env({
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "PYANNOTE_METRICS_ENABLED": "0",
