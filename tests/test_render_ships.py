@@ -152,3 +152,37 @@ def test_a_fresh_venvs_pip_is_named_as_the_cause(tmp_path: Path) -> None:
     assert refused.value.reference == "pip-too-old" and version in refused.value.message
     assert "pip install --upgrade 'pip>=23.3'" in refused.value.hint
     check_pip(sys.executable)  # envsolve's own environment has the pip it declares
+
+
+def _every_host() -> list[str]:
+    examples = Path(__file__).resolve().parent.parent / "envsolve" / "data" / "examples"
+    return [f"example:{p.stem}" for p in sorted(examples.glob("*.json"))] + [
+        str(p) for p in sorted((Path(__file__).parent / "hosts").glob("*.json"))]
+
+
+@pytest.mark.parametrize("host", _every_host(), ids=lambda h: Path(h).stem)
+def test_each_kind_alone_brings_the_lock_it_reads_and_envsolve(host: str, tmp_path: Path) -> None:
+    """Any kind rendered alone, for every built-in example and test host: a kind that installs from the lock
+    brings the lock (seen here through --check, which reads it instead of resolving), and a kind that installs
+    envsolve brings its wheel and names it, never an envsolve release no index has."""
+    from envsolve.cli import build_parser
+    from envsolve.commands.render import render_context
+    from envsolve.render import KINDS
+    from envsolve.render.files import render_kinds
+    from envsolve.resolver.failure import NoSolution
+
+    for kind in KINDS:
+        args = build_parser().parse_args(["render", kind.name, "--host", host, "-o", str(tmp_path), "--check"])
+        try:
+            context = render_context(args)
+        except NoSolution:
+            return  # no stack fits this host: refused, nothing rendered
+        outputs, skipped = render_kinds([kind.name], context)
+        if skipped:
+            continue
+        paths = {o.path for o in outputs}
+        assert ("requirements.lock" in paths) == (kind.reads_lock or kind.name == "lock"), kind.name
+        assert (WHEEL in paths) == kind.ships_envsolve, kind.name
+        for output in outputs:
+            if output.data is None and kind.name not in ("colab", "kaggle"):  # cells cannot carry a file
+                assert f"envsolve=={WHEEL.split('-')[1]}" not in output.text, (kind.name, output.path)

@@ -12,6 +12,9 @@ import sysconfig
 import tempfile
 from importlib import metadata
 
+# envsolve itself, installed after the environment as its own step: a release from PyPI, or the wheel rendered
+# beside this cell (envsolve-0.1.0-py3-none-any.whl) once uploaded to the notebook (its path here).
+ENVSOLVE = "envsolve==0.1.0"
 MODEL = "large-v3"  # the faster-whisper model `!envsolve run` loads: a name (large-v3, distil-large-v3, ...) or a folder
 PACKAGES = [
     "ctranslate2==4.8.5",
@@ -19,7 +22,6 @@ PACKAGES = [
     "pyannote-audio==3.4.0",
     "speechbrain==1.1.1",
     "huggingface_hub>=0.13.0,<1.0.0rc0",
-    "envsolve==0.1.0",
 ]
 EXTRA_INDEXES = ["https://download.pytorch.org/whl/cu121", ]
 # Preinstalled packages this plan builds on: pip may change neither them nor any package they pin exactly (torch
@@ -103,6 +105,11 @@ else:
         print(f"no HF_TOKEN from Kaggle's secrets (Add-ons > Secrets) ({type(error).__name__}); gated diarization models will not load")
     if token:
         os.environ["HF_TOKEN"] = token
-    subprocess.run([sys.executable, "-m", "envsolve", "doctor", "--workload", "pipeline", "--device",
-                    "cuda"], check=False)
-    print(f"ready: !envsolve run talk.wav --model {MODEL} -o out")
+    if subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", ENVSOLVE]).returncode != 0:
+        print(f"The environment is installed, but envsolve could not be installed from {ENVSOLVE!r} (no index has "
+              "this envsolve). Upload envsolve-0.1.0-py3-none-any.whl (rendered beside this cell), set ENVSOLVE at the top "
+              "to its path in the notebook, and run the cell again.")
+    else:
+        subprocess.run([sys.executable, "-m", "envsolve", "doctor", "--workload", "pipeline", "--device",
+                        "cuda"], check=False)
+        print(f"ready: !envsolve run talk.wav --model {MODEL} -o out")
