@@ -112,7 +112,7 @@ def render_kinds(names: list[str], context: RenderContext, *,
     lock) and envsolve's wheel for a kind that installs envsolve."""
     outputs: list[Output] = []
     skipped: list[tuple[str, str]] = []
-    kinds = _kinds(names)
+    kinds = kinds_named(names)
     rendered: list[Kind] = []
     for kind in kinds:
         module: KindModule = importlib.import_module(f"envsolve.render.kinds.{kind.module}")
@@ -132,7 +132,7 @@ def render_kinds(names: list[str], context: RenderContext, *,
     return outputs, skipped
 
 
-def _kinds(names: list[str]) -> list[Kind]:
+def kinds_named(names: list[str]) -> list[Kind]:
     known = {k.name: k for k in KINDS}
     if "all" in names:
         return list(KINDS)

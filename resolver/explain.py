@@ -17,7 +17,7 @@ from envsolve.resolver import codes
 from envsolve.resolver.failure import Failure, describe_exhausted
 from envsolve.resolver.model import Finding
 
-__all__ = ["explain_failure"]
+__all__ = ["explain_failure", "layers"]
 
 
 def _host_caused(finding: Finding) -> bool:

@@ -23,7 +23,7 @@ from envsolve.terminal import printable
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["Matrix", "load", "names", "parse", "problems", "sort_value"]
+__all__ = ["Matrix", "Row", "load", "names", "parse", "problems", "sort_value"]
 
 
 SCHEMA = "envsolve.matrix/1"

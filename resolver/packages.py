@@ -39,10 +39,8 @@ from envsolve.resolver.rulebook import (
     torch_rows,
 )
 
-__all__ = [
-    "FAMILIES", "compute_type_rule", "family_of", "installed_candidates", "optional_members", "runs_on_gpu",
-    "torch_candidate", "torchaudio_candidate", "torchcodec_candidate", "torchvision_candidate",
-]
+__all__ = ["FAMILIES", "NUMPY_ABI", "compute_type_rule", "family_of", "installed_candidates", "optional_members",
+           "runs_on_gpu", "torch_candidate", "torchaudio_candidate", "torchcodec_candidate", "torchvision_candidate"]
 
 
 Builder = Callable[[str, Context], Candidate]

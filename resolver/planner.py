@@ -45,7 +45,7 @@ from envsolve.resolver.rulebook import (
     torch_rows,
 )
 
-__all__ = ["HOST_CAPABILITIES", "Planner", "Solution", "image_rows", "with_library_path"]
+__all__ = ["FLAVORS", "HOST_CAPABILITIES", "Planner", "Solution", "image_flavor", "image_rows", "with_library_path"]
 
 
 PREINSTALLING_PLATFORMS = ("colab", "kaggle")

@@ -18,11 +18,10 @@ from envsolve.resolver import matrices
 from envsolve.resolver.host import Host, normalize
 from envsolve.resolver.model import Candidate, LibraryNeed, Provide, Require
 
-__all__ = [
-    "SITE", "WATCHED_TORCHAUDIO_API", "Context", "Runtime", "arch_rule", "candidate", "compatible_archs",
-    "driver_rule", "family_rule", "gpu_cc", "host_candidates", "library_rule", "pip_lib_dir", "pip_library",
-    "pip_library_wheel", "python_rule", "row_for", "spec_rule", "split_local", "torch_row", "torch_rows",
-]
+__all__ = ["SITE", "WATCHED_TORCHAUDIO_API", "Context", "Runtime", "arch_rule", "candidate", "compatible_archs",
+           "ct2_on_gpu", "driver_rule", "family_rule", "gpu_cc", "host_candidates", "library_rule", "pip_lib_dir",
+           "pip_library", "pip_library_wheel", "python_rule", "row_for", "spec_rule", "split_local", "torch_row",
+           "torch_rows"]
 
 
 WATCHED_TORCHAUDIO_API = ("AudioMetaData", "info", "load", "list_audio_backends", "get_audio_backend",

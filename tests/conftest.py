@@ -36,6 +36,22 @@ if TINY_MODEL:
     os.environ.setdefault("WHISPER_MODEL", TINY_MODEL)
 
 
+@pytest.fixture(autouse=True)
+def _hermetic(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No verdict of the default run may depend on what the registry publishes today: in a test not marked
+    `network`, resolving a lock (pip's resolver against the live index) is an error. Tests render beside the
+    committed locks in tests/data/render, which a current lock keeps."""
+    if request.node.get_closest_marker("network"):
+        return
+    import envsolve.render.kinds.lock as lock_kind
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a hermetic test resolved a lock against the live registry: render beside a committed "
+                             "lock (tests/data/render) or mark the test `network`")
+
+    monkeypatch.setattr(lock_kind, "resolve", refuse)
+
+
 def host_data(name: str, patch: dict[str, Any] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((HOSTS / name).read_text())
     data.update(patch or {})
@@ -71,6 +87,24 @@ def build_wheel(project: Path, out: Path, files: list[str]) -> tuple[Path, str]:
     assert proc.returncode == 0, log
     name = next(line for line in proc.stdout.splitlines() if line.startswith("WHEEL=")).removeprefix("WHEEL=")
     return out / name, log
+
+
+def render_alone(argv: list[str]) -> list[tuple[str, str]]:
+    """`envsolve render ARGV` through the command's own code, writing the named kinds only: not the lock a kind
+    reads (its resolution asks the live registry, tests/test_render_lock.py) nor envsolve's wheel. For tests of
+    what the other files say; a test that installs or runs from the lock renders beside a committed one."""
+    from envsolve.cli import build_parser
+    from envsolve.commands.render import render_context
+    from envsolve.render.files import kinds_named, render_kinds, write_outputs
+
+    args = build_parser().parse_args(["render", *argv])
+    context = render_context(args)
+    kinds = [k.name for k in kinds_named(args.kinds) if k.name != "lock"]  # `all` too: everything but the lock
+    outputs, skipped = render_kinds(kinds, context, with_needs=False)
+    write_outputs(Path(args.output), outputs)
+    for step in context.after_write:
+        step()
+    return skipped
 
 
 def every_host() -> list[str]:

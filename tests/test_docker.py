@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,15 +33,23 @@ import standins
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 DATA = Path(__file__).parent / "data" / "render"
 SAMPLE = Path(__file__).resolve().parent.parent / "envsolve" / "data"
+IMAGES = ("cpu-faster-whisper", "cuda12-b-faster-whisper", "cuda13-l4-faster-whisper", "cuda12-a-faster-whisper")
 
 
 @pytest.fixture(scope="module")
-def engine() -> None:
+def engine() -> Iterator[None]:
     why = standins.unavailable()
     if why and os.environ.get("CI") == "true" and shutil.which("dockerd"):
         pytest.fail(f"Docker is installed but cannot run: {why}")  # in CI a broken engine is a failure
     if why:
         pytest.skip(f"Docker: {why}")
+    yield
+    # Each run's images differ (a new wheel per commit): drop them and cap the build cache, so repeated runs
+    # (and CI on a machine whose disk the session shares) do not pile up tens of GB of layers.
+    for name in IMAGES:
+        standins.docker("image", "rm", "-f", f"envsolve-test/{name}", check=False, timeout=120)
+    standins.docker("image", "prune", "-f", check=False, timeout=300)
+    standins.docker("builder", "prune", "-f", "--keep-storage", "4GB", check=False, timeout=300)
 
 
 def _render(name: str, tmp_path: Path) -> tuple[Path, dict[str, object]]:

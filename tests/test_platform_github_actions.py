@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import render_alone
 from envsolve.cli import main
 from envsolve.render.selfwheel import build_wheel
 
@@ -31,10 +32,13 @@ def _check_jsonschema() -> str:
     return shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
 
 
-def _repository(tmp: Path, wheel: Path, source: list[str]) -> Path:
-    """A git repository as a user would commit it: the snapshot or plan, the wheel, and the rendered folder."""
+def _repository(tmp: Path, wheel: Path, source: list[str], lock: str) -> Path:
+    """A git repository as a user would commit it: the snapshot or plan, the wheel, and the rendered folder,
+    rendered beside the committed lock of this plan (kept, not resolved again: `lock` names it)."""
     repo = tmp / "repo"
     (repo / "dist").mkdir(parents=True)
+    (repo / "envsolve-render").mkdir()
+    shutil.copy2(DATA / lock / "requirements.lock", repo / "envsolve-render")
     shutil.copy2(wheel, repo / "dist" / wheel.name)
     shutil.copy2(HOST, repo / "host.json")
     shutil.copy2(DATA / "cpu-faster-whisper.plan.json", repo / "plan.json")
@@ -94,19 +98,21 @@ def test_the_workflow_passes_githubs_workflow_schema(tmp_path: Path, monkeypatch
     monkeypatch.chdir(ROOT)
     for source in (["--host", "example:colab-l4"], ["--plan", str(DATA / "cpu-faster-whisper.plan.json")]):
         out = tmp_path / source[0].strip("-")
-        assert main(["render", "github-actions", "dockerfile", *source, "-o", str(out)]) == 0
+        render_alone(["github-actions", "dockerfile", *source, "-o", str(out)])
         done = subprocess.run([_check_jsonschema(), "--builtin-schema", "vendor.github-workflows", str(out / WORKFLOW)],
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", [["--host", "host.json"], ["--plan", "plan.json"]], ids=["host", "plan-file"])
-def test_the_job_passes_in_a_fresh_clone_and_fails_after_any_edit(source: list[str], envsolve_wheel: Path,
-                                                                   tmp_path: Path) -> None:
+@pytest.mark.parametrize(("source", "lock"), [
+    (["--host", "host.json", "--workload", "faster-whisper", "--python", "3.11"], "cuda12-b-faster-whisper"),
+    (["--plan", "plan.json"], "cpu-faster-whisper")], ids=["host", "plan-file"])
+def test_the_job_passes_in_a_fresh_clone_and_fails_after_any_edit(source: list[str], lock: str,
+                                                                   envsolve_wheel: Path, tmp_path: Path) -> None:
     from workflow_runner import run_job
 
-    repo = _repository(tmp_path, envsolve_wheel, source)
+    repo = _repository(tmp_path, envsolve_wheel, source, lock)
     workflow = repo / "envsolve-render" / WORKFLOW
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("".join(f"{n}=={v}\n" for n, v in _pins().items()))
@@ -138,6 +144,6 @@ def test_the_header_names_the_folder_only_when_the_command_can_reach_it_again(
     work = tmp_path / "repo"
     work.mkdir()
     monkeypatch.chdir(work)
-    assert main(["render", "script", "--host", "example:colab-l4", "--with-ray", "-o", output]) == 0
+    render_alone(["script", "--host", "example:colab-l4", "--with-ray", "-o", output])
     header = (work / output / "install.sh").read_text().splitlines()[3]
     assert header == f"#   envsolve render script --host example:colab-l4 --with-ray -o {written}"

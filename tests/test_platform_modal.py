@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from conftest import every_host
+from conftest import every_host, render_alone
 from envsolve.cli import main
 from envsolve.resolver import matrices
 
@@ -42,10 +42,14 @@ def _load(folder: Path) -> ModuleType:
 
 
 def _render(tmp: Path, args: list[str], lock: str | None = None) -> Path:
+    """The app, beside the committed lock `lock` (kept: this plan's lock), or alone (no lock is resolved here)."""
     out = tmp / "app"
+    if lock is None:
+        render_alone(["modal", *args, "-o", str(out)])
+        return out
+    out.mkdir(parents=True)
+    shutil.copy(DATA / lock / "requirements.lock", out / "requirements.lock")
     assert main(["render", "modal", *args, "-o", str(out)]) == 0
-    if lock:
-        shutil.copy(DATA / lock / "requirements.lock", out / "requirements.lock")
     return out
 
 
@@ -73,17 +77,12 @@ def _dockerfile_steps(image: Any) -> list[str]:
 def test_every_gpu_plan_rents_a_gpu_that_fits_and_a_cpu_plan_says_it_is_one(
         host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    out = tmp_path / "app"
-    from envsolve.cli import build_parser
-    from envsolve.commands.render import render_context
-    from envsolve.render.files import render_kinds, write_outputs
     from envsolve.resolver.failure import NoSolution
 
-    try:  # the app alone: the lock it reads is resolved on the network (tests/test_render_lock.py), not here
-        context = render_context(build_parser().parse_args(["render", "modal", "--host", host, "-o", str(out)]))
+    try:
+        out = _render(tmp_path, ["--host", host])
     except NoSolution:  # no stack fits this host: nothing to rent
         return
-    write_outputs(out, render_kinds(["modal"], context, with_needs=False)[0])
     capsys.readouterr()
     assert main(["plan", "--host", host, "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)

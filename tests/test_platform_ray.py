@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import every_host, host_data
+from conftest import every_host, host_data, render_alone
 from envsolve.cli import main
 
 yaml = pytest.importorskip("yaml")
@@ -36,7 +36,7 @@ needs_ray = pytest.mark.skipif(not RAY, reason="the ray extra is not installed")
 
 def _render(tmp: Path, args: list[str], kinds: tuple[str, ...] = ("ray",)) -> Path:
     out = tmp / "out"
-    assert main(["render", *kinds, *args, "-o", str(out)]) == 0
+    render_alone([*kinds, *args, "-o", str(out)])
     return out
 
 
@@ -57,10 +57,10 @@ def _h100_host(tmp: Path) -> str:
 
 
 def test_without_with_ray_no_cluster_file_is_written_for_an_image_without_ray(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["render", "all", "--host", "example:aws-dlami-a10g", "-o", str(tmp_path)]) == 0
+        tmp_path: Path) -> None:
+    skipped = dict(render_alone(["all", "--host", "example:aws-dlami-a10g", "-o", str(tmp_path)]))
     assert not (tmp_path / "ray-cluster.yaml").exists() and not (tmp_path / "kuberay-raycluster.yaml").exists()
-    assert "render with --with-ray" in capsys.readouterr().err
+    assert "render with --with-ray" in skipped["ray"]
     assert "rsync" not in (tmp_path / "Dockerfile").read_text()
 
 
@@ -186,11 +186,16 @@ def test_the_batch_the_file_runs_transcribes_on_a_local_ray_head(tmp_path: Path)
     port = _free_port()
     ray_bin = Path(sys.executable).parent / "ray"
     temp = Path("/tmp") / f"ray-es-{os.getpid()}"  # Ray's socket paths must stay short
+    # A home of its own: a token in the machine's ~/.ray/auth_token would make the client, not this head, ask
+    # for token authentication.
+    home = tmp_path / "home"
+    home.mkdir()
+    base = {**os.environ, "HOME": str(home)}
     head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
                              "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base)
     try:
-        env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+        env = {**base, "RAY_ADDRESS": f"127.0.0.1:{port}"}
         deadline = time.monotonic() + 120
         while True:  # the head answers once its GCS is up
             probe = subprocess.run([str(ray_bin), "status", f"--address=127.0.0.1:{port}"], capture_output=True,
