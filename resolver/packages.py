@@ -22,8 +22,6 @@ from envsolve.resolver.rulebook import (
     WATCHED_TORCHAUDIO_API,
     Context,
     Runtime,
-    _pythons,
-    _src,
     arch_rule,
     candidate,
     ct2_on_gpu,
@@ -33,6 +31,8 @@ from envsolve.resolver.rulebook import (
     pip_library,
     python_rule,
     row_for,
+    row_pythons,
+    row_source,
     spec_rule,
     split_local,
     torch_row,
@@ -50,9 +50,9 @@ def torch_candidate(row: Mapping[str, Any], context: Context) -> Candidate:
     """A torch build (one row of matrices/torch.toml); with `context.pip_libs` it brings its nvidia-* wheels."""
     variant = str(row["variant"])
     name = "torch"
-    src = _src(row)
+    src = row_source(row)
     provides = [Provide("pkg:torch", str(row["torch"]), {"variant": variant}), Provide("torch-variant", variant)]
-    requires: list[Require] = python_rule("torch", _pythons(row), src)
+    requires: list[Require] = python_rule("torch", row_pythons(row), src)
     requires += _platform_rule("torch", variant, row.get("platforms"), src)
     requires += numpy_abi_rule("torch", str(row["torch"]))
     if variant == "cpu":
@@ -96,7 +96,7 @@ def numpy_abi_rule(dist: str, version: str) -> list[Require]:
         if row["package"] != dist or not row.get("numpy") or not satisfies(version, str(row["versions"])):
             continue
         return [Require("pkg:numpy", NUMPY_ABI, f"{dist} {version}'s native extensions were compiled against NumPy "
-                        f"{row['c_api']}.x headers and cannot use NumPy outside {row['numpy']}", _src(row),
+                        f"{row['c_api']}.x headers and cannot use NumPy outside {row['numpy']}", row_source(row),
                         spec=str(row["numpy"]), fix=f'pip install "numpy{row["numpy"]}" (the plan pins it with '
                         f"{dist} {version}), or move to a {dist} built against NumPy 2 (`envsolve plan` says which).")]
     return []
@@ -114,7 +114,7 @@ def wheel_rules(name: str, row: Mapping[str, Any], source: str, python: bool = T
     """A binary package's wheels exist for some Pythons and machine architectures only (the row's `python`
     and `platforms`, from the index's file names). A row that records no platforms is not "any machine": only
     x86_64 is taken as evidenced (every derivation and curated source reads x86_64 wheels), and it says so."""
-    rules = python_rule(name, _pythons(row), source) if python else []
+    rules = python_rule(name, row_pythons(row), source) if python else []
     platforms = row.get("platforms")
     if platforms:
         why = f"{name} has Linux wheels for {', '.join(platforms)} only"
@@ -150,10 +150,10 @@ def torchaudio_candidate(version: str, context: Context) -> Candidate:
     declared = row.get("torch_requires") if not row.get("torch") else None
     spec = declared or (f"=={pinned}" if pinned else None)
     local = split_local(version)[1]
-    requires = family_rule("torchaudio", str(spec), local, _src(row)) if spec else []
+    requires = family_rule("torchaudio", str(spec), local, row_source(row)) if spec else []
     requires += torch_abi_rule(f"torchaudio {base}", row)
-    requires += wheel_rules(f"torchaudio {base}", row, _src(row))
-    return candidate("torchaudio", version, provides, requires, _src(row))
+    requires += wheel_rules(f"torchaudio {base}", row, row_source(row))
+    return candidate("torchaudio", version, provides, requires, row_source(row))
 
 
 def torchvision_candidate(version: str, context: Context) -> Candidate:
@@ -161,24 +161,25 @@ def torchvision_candidate(version: str, context: Context) -> Candidate:
     rows = [r for r in torch_rows() if r.get("torchvision") == base]
     own = row_for("torchvision", version)
     provides = [Provide("pkg:torchvision", base)]
-    abi = torch_abi_rule(f"torchvision {base}", own) + wheel_rules(f"torchvision {base}", own, _src(own)) if own else []
+    abi = (torch_abi_rule(f"torchvision {base}", own) + wheel_rules(f"torchvision {base}", own, row_source(own))
+           if own else [])
     if rows and not (own and own.get("torch_requires") and not own.get("torch")):
-        requires = family_rule("torchvision", f"=={rows[0]['torch']}", local, _src(rows[0]))
-        return candidate("torchvision", version, provides, requires + abi, _src(rows[0]))
+        requires = family_rule("torchvision", f"=={rows[0]['torch']}", local, row_source(rows[0]))
+        return candidate("torchvision", version, provides, requires + abi, row_source(rows[0]))
     if own and own.get("torch_requires"):
         # A release declaring an open range (torchvision 0.29.x: torch>=2.14.0) serves every torch it admits
         # whose binaries it loads with (torch_abi), not only the first torch row that pairs it.
         # A release no torch row pairs (torchvision 0.29.1: torch>=2.14.0): its own Requires-Dist and binaries.
-        requires = family_rule("torchvision", str(own["torch_requires"]), local, _src(own))
-        return candidate("torchvision", version, provides, requires + abi, _src(own))
-    return candidate("torchvision", version, provides, abi, _src(own) if own else "not in matrices/torch.toml")
+        requires = family_rule("torchvision", str(own["torch_requires"]), local, row_source(own))
+        return candidate("torchvision", version, provides, requires + abi, row_source(own))
+    return candidate("torchvision", version, provides, abi, row_source(own) if own else "not in matrices/torch.toml")
 
 
 def torchcodec_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("torchcodec", "torchcodec", version)
     if row is None:
         return unknown
-    src = _src(row)
+    src = row_source(row)
     requires = family_rule("torchcodec", torch_spec(str(row["torch"])), None, src) if row.get("torch") else []
     requires += torch_abi_rule(f"torchcodec {split_local(version)[0]}", row)
     requires += wheel_rules(f"torchcodec {split_local(version)[0]}", row, src)
@@ -225,9 +226,9 @@ def ctranslate2_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("ctranslate2", "ctranslate2", version)
     if row is None:
         return unknown
-    src = _src(row)
+    src = row_source(row)
     name = f"ctranslate2 {split_local(version)[0]}"
-    requires = python_rule("ctranslate2", _pythons(row), src)
+    requires = python_rule("ctranslate2", row_pythons(row), src)
     if row.get("execstack"):
         requires.append(Require("glibc", "glibc-execstack",
                                 f"{name} ships libctranslate2 with an executable stack, which glibc >= 2.41 "
@@ -296,7 +297,7 @@ def compute_type_rule(compute_type: str) -> list[Require]:
     if row is None or not row.get("gpu_min_cc"):
         return []
     return [Require("compute-capability", "compute-type-unsupported",
-                    f"compute type {compute_type} needs compute capability >= {row['gpu_min_cc']}", _src(row),
+                    f"compute type {compute_type} needs compute capability >= {row['gpu_min_cc']}", row_source(row),
                     spec=f">={row['gpu_min_cc']}", every=True,
                     fix="Use the compute type `envsolve plan` reports for this GPU (float32 or int8_float32 below "
                     "7.0, float16/int8_float16 from 7.0, bfloat16 from 8.0).")]
@@ -306,7 +307,7 @@ def faster_whisper_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("faster-whisper", "faster_whisper", version)
     if row is None:
         return unknown
-    src = _src(row)
+    src = row_source(row)
     requires = spec_rule(f"faster-whisper {version}", "ctranslate2", row.get("ctranslate2"), src)
     requires += _requires_python(f"faster-whisper {version}", row.get("python_requires"), src)
     if context.planning:
@@ -339,7 +340,7 @@ def binary_wheel_rule(name: str, dependency: str, spec: Any) -> list[Require]:
     building = row.get("build", "see the source")
     return [Require(f"wheel:{dependency}{spec}", "dependency-source-only",
                     f"{name} requires {dependency}{spec}, which PyPI has only as source ({matching}; building it: "
-                    f"{building})", _src(row), absent="fail",
+                    f"{building})", row_source(row), absent="fail",
                     fix=f"Pick a release whose {dependency} pin has wheels (`envsolve plan` does), or build "
                     f"{dependency} from source first.")]
 
@@ -358,7 +359,7 @@ def pyannote_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("pyannote-audio", "pyannote_audio", version)
     if row is None:
         return unknown
-    src = _src(row)
+    src = row_source(row)
     name = f"pyannote.audio {version}"
     requires = _requires_python(name, row.get("python_requires"), src)
     for dependency in ("torch", "torchaudio", "torchcodec", "huggingface_hub"):
@@ -380,7 +381,8 @@ def pyannote_candidate(version: str, context: Context) -> Candidate:
 def torchaudio_api_rules(name: str, row: Mapping[str, Any], fix: str) -> list[Require]:
     """The torchaudio names a release calls (its row's `torchaudio_apis`) must exist in the torchaudio there."""
     return [Require(f"api:torchaudio.{api}", "torchaudio-api-removed",
-                    f"{name} calls torchaudio.{api}, which this torchaudio no longer has", _src(row), absent="fail",
+                    f"{name} calls torchaudio.{api}, which this torchaudio no longer has", row_source(row),
+                    absent="fail",
                     gate="pkg:torchaudio", fix=fix) for api in row.get("torchaudio_apis", [])]
 
 
@@ -393,12 +395,12 @@ def matrix_candidate(dist: str, matrix: str, dependencies: tuple[str, ...] = ())
         if row is None:
             return unknown
         name = f"{dist} {version}"
-        requires = _requires_python(name, row.get("python_requires"), _src(row))
+        requires = _requires_python(name, row.get("python_requires"), row_source(row))
         for dependency in dependencies:
-            requires += spec_rule(name, dependency, row.get(dependency.replace("-", "_")), _src(row))
+            requires += spec_rule(name, dependency, row.get(dependency.replace("-", "_")), row_source(row))
         requires += torchaudio_api_rules(name, row, f"Use a {dist} release that does not call it (matrices/"
                                          f"{matrix}.toml; `envsolve plan` picks one), or a torchaudio that has it.")
-        return candidate(dist, version, provides, requires, _src(row))
+        return candidate(dist, version, provides, requires, row_source(row))
 
     return build
 
@@ -410,7 +412,7 @@ def huggingface_hub_candidate(version: str, context: Context) -> Candidate:
     for row in matrices.load("huggingface_hub"):
         upper = f",<{row['max']}" if row.get("max") else ""
         if satisfies(base, f">={row['min']}{upper}"):
-            source = _src(row)
+            source = row_source(row)
             if row.get("use_auth_token") in ("accepted", "deprecated"):
                 provides.append(Provide("hf:use_auth_token", base))
     return candidate("huggingface-hub", version, provides, [], source)
@@ -420,7 +422,7 @@ def whisperx_candidate(version: str, context: Context) -> Candidate:
     row, provides, unknown = _lookup("whisperx", "whisperx", version)
     if row is None:
         return unknown
-    src = _src(row)
+    src = row_source(row)
     requires = _requires_python(f"whisperx {version}", row.get("python_requires"), src)
     for dependency in ("torch", "torchaudio", "torchvision", "ctranslate2", "faster_whisper", "pyannote_audio",
                        "torchcodec"):

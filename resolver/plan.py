@@ -20,13 +20,14 @@ from envsolve.resolver.check import satisfies
 from envsolve.resolver.explain import explain_failure
 from envsolve.resolver.failure import NoSolution
 from envsolve.resolver.host import Host
+from envsolve.resolver.images import flavors_for, image_why, suggest_image
 from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Finding
 from envsolve.resolver.packages import NUMPY_ABI
-from envsolve.resolver.planner import FLAVORS, Planner, Solution, image_flavor, image_rows, with_library_path
+from envsolve.resolver.planner import Planner, Solution, with_library_path
 from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import Request
-from envsolve.resolver.rulebook import SITE, _src, ct2_on_gpu, gpu_cc
+from envsolve.resolver.rulebook import SITE, ct2_on_gpu, gpu_cc, row_source
 
 __all__ = ["PYPI", "SCHEMA", "Plan", "make_plan", "needed_with"]
 
@@ -227,9 +228,9 @@ def _assemble(solution: Solution) -> Plan:
                 rule, why = "keep-preinstalled", "the platform's preinstalled torch is kept"
         else:
             pins.append(Pin(variable, choice.version, why="newest release every rule accepts",
-                            source=_src(choice.row)))
+                            source=row_source(choice.row)))
             rule, why = "newest-consistent", f"the newest {variable} every rule accepts"
-        decisions.append(Decision(variable, choice.version, rule, why, _src(choice.row),
+        decisions.append(Decision(variable, choice.version, rule, why, row_source(choice.row),
                                   rejected.get(variable, [])[:12]))
     for wheel in solution.library_wheels:
         pins.append(Pin(wheel.name, wheel.version, why="ctranslate2 loads this library and torch does not bring "
@@ -247,7 +248,7 @@ def _assemble(solution: Solution) -> Plan:
     libraries = _library_sources(solution)
     chosen_image = solution.choices.get("image")
     image, image_note = (chosen_image.version, f"base image {chosen_image.version}: chosen with the stack (its "
-                         f"libraries, glibc and NVIDIA_REQUIRE_CUDA were checked){_image_why(chosen_image.version)}") \
+                         f"libraries, glibc and NVIDIA_REQUIRE_CUDA were checked){image_why(chosen_image.version)}") \
         if chosen_image else base_image(solution)
     notes = list(solution.notes) + ([image_note] if image_note else [])
     builds = source_builds(pins)
@@ -280,7 +281,7 @@ def _newer(version: str, than: str) -> bool:
 def _torch_pins(row: Mapping[str, Any], family: set[str]) -> list[Pin]:
     index = PYPI if row.get("index") == "pypi" else str(row["index"])
     label = "" if row.get("index") == "pypi" else str(row.get("local", ""))
-    src = _src(row)
+    src = row_source(row)
     pins = [Pin("torch", f"{row['torch']}{label}", index, f"torch {row['variant']} build", src)]
     for name in ("torchaudio", "torchvision"):
         if row.get(name) and name in family:
@@ -301,7 +302,7 @@ def _hub_pin(solution: Solution) -> list[Pin]:
     spec = f"<{last['max']}" if last.get("max") else ""
     if choice.row.get("huggingface_hub"):
         spec = f"{choice.row['huggingface_hub']},{spec}" if spec else str(choice.row["huggingface_hub"])
-    return [Pin("huggingface_hub", spec, why="pyannote.audio 3.x passes use_auth_token=", source=_src(last),
+    return [Pin("huggingface_hub", spec, why="pyannote.audio 3.x passes use_auth_token=", source=row_source(last),
                 exact=False)] if spec else []
 
 
@@ -408,52 +409,20 @@ def default_compute_type(solution: Solution) -> str:
     return "float32"
 
 
-IMAGE_WHY = {  # what each flavour is for: every note says what a consumer loads from the image
-    "cudnn-runtime": "ctranslate2 loads cuDNN and cuBLAS from the image (pathway A)",
-    "runtime": "ctranslate2 loads cuBLAS from the image (pathway A), and no consumer loads its cuDNN",
-    "base": "no consumer loads a CUDA library from the image (torch's wheels bring them, and ctranslate2 gets "
-            "them from pip or from what torch loaded), so the smallest flavour",
-}
-
-
-def _image_why(tag: str) -> str:
-    flavor = image_flavor(tag)
-    return f"; {IMAGE_WHY[flavor]}" if flavor in IMAGE_WHY else ""
-
-
-def _image_flavors(solution: Solution) -> tuple[str, ...]:
-    """The flavours that serve a host plan's stack in a container, smallest first: the libraries ctranslate2
-    loads from the system (pathway A) and does not get from what torch, imported first, already loaded."""
-    if solution.pathway != "A":
-        return ("base",)
-    own = {row["library"].split()[0] for row in _library_sources(solution) if row["consumer"] == "ctranslate2"
-           and row["from"] not in ("pip",) and not row["found_via"].startswith("already loaded")}
-    return ("cudnn-runtime",) if "cudnn" in own else ("runtime", "cudnn-runtime") if "cublas" in own else FLAVORS
-
-
 def base_image(solution: Solution) -> tuple[str, str]:
-    """A Docker base image to suggest for a host plan: the newest one the planner's image variable would
-    accept (same rows and rules as --target image), for this driver, CUDA major and pathway. A stack with
-    no component on the GPU gets the CPU image."""
+    """A Docker base image to suggest for a host plan (resolver/images.py): for its driver, the CUDA major of
+    what runs on the GPU, and under A the system libraries ctranslate2 loads (those torch, imported first,
+    already loaded excepted)."""
     host = solution.host
-    driver = host.driver.cuda if host.driver and host.driver.cuda else None
     devices = component_devices(solution)
-    gpu = "cuda" in devices.values()
-    rows = image_rows(gpu, solution.pathway, solution.python, _image_flavors(solution))
-    if not gpu:
-        return (rows[0][0], "CPU image: Debian bookworm (glibc 2.36 < 2.41)") if rows else ("", "")
+    system = {row["library"].split()[0] for row in _library_sources(solution) if row["consumer"] == "ctranslate2"
+              and row["from"] != "pip" and not row["found_via"].startswith("already loaded")}
     on_gpu = [solution.choices.get(name) for name, device in devices.items() if device == "cuda"]
     cuda_major = next((int(c.row["cuda_major"]) for c in on_gpu if c and c.row and c.row.get("cuda_major")), None)
     ct2 = solution.choices.get("ctranslate2")
     cudnn_major = int(ct2.row.get("cudnn_major") or 0) if ct2 and ct2.row and devices.get("ctranslate2") == "cuda" \
         else 0
-    for tag, row in rows:
-        required = str(row.get("require_cuda", "")).removeprefix("cuda>=")
-        if driver and required and Version(required) > Version(driver):
-            continue  # NVIDIA_REQUIRE_CUDA would refuse to start on this driver
-        if cuda_major and Version(str(row["cuda"])).major != cuda_major:
-            continue
-        if solution.pathway == "A" and cudnn_major and row.get("cudnn_major") != cudnn_major:
-            continue
-        return tag, f"base image {tag}{_image_why(tag).replace(';', ':', 1)}; its NVIDIA_REQUIRE_CUDA fits the driver"
-    return "", "no supported nvidia/cuda tag fits this driver and CUDA major (matrices/cuda_images.toml)"
+    return suggest_image("cuda" in devices.values(), solution.pathway, solution.python,
+                         flavors_for(solution.pathway, system),
+                         driver=host.driver.cuda if host.driver and host.driver.cuda else None,
+                         cuda_major=cuda_major, cudnn_major=cudnn_major)

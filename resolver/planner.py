@@ -21,6 +21,7 @@ from envsolve.resolver.check import CheckResult, check, satisfies
 from envsolve.resolver.explain import explain_failure
 from envsolve.resolver.failure import Exhausted, Failure, NoSolution, Rejection
 from envsolve.resolver.host import Host
+from envsolve.resolver.images import image_candidate, image_rows
 from envsolve.resolver.model import Candidate, Finding, Provide, Require
 from envsolve.resolver.packages import (
     FAMILIES,
@@ -45,7 +46,7 @@ from envsolve.resolver.rulebook import (
     torch_rows,
 )
 
-__all__ = ["FLAVORS", "HOST_CAPABILITIES", "Planner", "Solution", "image_flavor", "image_rows", "with_library_path"]
+__all__ = ["HOST_CAPABILITIES", "Planner", "Solution", "with_library_path"]
 
 
 PREINSTALLING_PLATFORMS = ("colab", "kaggle")
@@ -456,79 +457,6 @@ def pinned_exactly(spec: str, version: str) -> bool:
 
 def _without(candidate_: Candidate, capability: str) -> Candidate:
     return replace(candidate_, provides=tuple(p for p in candidate_.provides if p.capability != capability))
-
-
-FLAVORS = ("base", "runtime", "cudnn-runtime")  # smallest first: cudart only; + cuBLAS; + cuDNN
-
-
-def image_flavor(tag: str) -> str:
-    """The flavour of an nvidia/cuda tag (`12.2.2-cudnn8-runtime-ubuntu22.04` -> cudnn-runtime); "" for others."""
-    if not tag.startswith("nvidia/cuda:"):
-        return ""
-    parts = tag.split(":", 1)[1].split("-")
-    return "cudnn-runtime" if len(parts) > 3 and parts[1].startswith("cudnn") else parts[1] if len(parts) > 1 else ""
-
-
-def image_rows(gpu: bool, pathway: str, python: str, flavors: tuple[str, ...] | None = None
-               ) -> list[tuple[str, Mapping[str, Any]]]:
-    """Base images that exist, newest first and, for one CUDA and OS, smallest flavour first: nvidia/cuda tags
-    (every flavour under A, whose image libraries ctranslate2 may use; base under B) or a Debian bookworm
-    Python image for CPU stacks."""
-    if not gpu:
-        row = matrices.load("os_glibc").one(os="debian12")
-        return [(str(row["image"]).format(python=python), row)] if row else []
-    flavors = flavors or (FLAVORS if pathway == "A" else ("base",))
-    rows = []
-    for row in matrices.load("cuda_images"):
-        if row.get("status") != "supported":
-            continue
-        for rank, flavor in enumerate(FLAVORS):
-            if flavor not in flavors:
-                continue
-            if flavor == "cudnn-runtime" and "runtime" in row.get("cudnn_flavors", []):
-                rows.append((f"nvidia/cuda:{row['cuda']}-{row['cudnn_tag']}-runtime-{row['os']}", row, rank))
-            elif flavor != "cudnn-runtime" and flavor in row.get("flavors", []):
-                rows.append((f"nvidia/cuda:{row['cuda']}-{flavor}-{row['os']}", row, rank))
-    os_rank = {"ubuntu24.04": 3, "ubuntu22.04": 2}
-    # For one CUDA release, an OS whose archive ships the plan's Python first (the image installs it from the
-    # distribution, with no interpreter download: resolver/python_source.py), then the smallest flavour.
-    rows.sort(key=lambda t: (Version(str(t[1]["cuda"])), _ships_python(str(t[1]["os"]), python),
-                             os_rank.get(str(t[1]["os"]), 1), -t[2]), reverse=True)
-    return [(tag, row) for tag, row, _ in rows]
-
-
-def _ships_python(os_release: str, python: str) -> bool:
-    row = matrices.load("os_glibc").one(os=os_release)
-    return bool(row and python in (row.get("pythons") or ()))
-
-
-def image_candidate(tag: str, row: Mapping[str, Any], pathway: str) -> Candidate:
-    """A base image as a candidate: its OS's glibc, its cuBLAS (runtime flavours) and cuDNN (cudnn-runtime), and
-    the driver its NVIDIA_REQUIRE_CUDA demands before the container may start."""
-    source = str(row.get("source", ""))
-    os_row = matrices.load("os_glibc").one(os=str(row.get("os", "debian12")))
-    provides = [Provide("glibc", str(os_row["glibc"]))] if os_row else []
-    requires: list[Require] = []
-    if "cuda" in row:
-        cuda = Version(str(row["cuda"]))
-        flavor = image_flavor(tag)
-        if pathway == "A" and flavor in ("runtime", "cudnn-runtime"):
-            provides.append(Provide("lib:cublas", str(row["cuda"]), {
-                "origin": "image", "major": str(cuda.major), "cuda_major": str(cuda.major),
-                "path": f"/usr/local/cuda/lib64/libcublas.so.{cuda.major}"}))
-            if row.get("cudnn") and flavor == "cudnn-runtime":
-                provides.append(Provide("lib:cudnn", str(row["cudnn"]), {
-                    "origin": "image", "major": str(row["cudnn_major"]), "cuda_major": str(cuda.major),
-                    "package": str(row.get("cudnn_package", "")),
-                    "path": f"/usr/lib/x86_64-linux-gnu/libcudnn.so.{row['cudnn_major']}"}))
-        required = str(row.get("require_cuda", "")).removeprefix("cuda>=")
-        if required:
-            requires.append(Require("cuda-driver", "driver-too-old",
-                                    f"{tag} sets NVIDIA_REQUIRE_CUDA=cuda>={required}; the container runtime "
-                                    "refuses to start it on an older driver", source, spec=f">={required}",
-                                    fix="Use an image of an older CUDA (envsolve plan --target image picks one), "
-                                    "or upgrade the driver."))
-    return candidate("image", tag, provides, requires, source)
 
 
 def _same_folder(a: str, b: str, lib: str, cuda_major: int) -> bool:

@@ -20,8 +20,8 @@ from envsolve.resolver.model import Candidate, LibraryNeed, Provide, Require
 
 __all__ = ["SITE", "WATCHED_TORCHAUDIO_API", "Context", "Runtime", "arch_rule", "candidate", "compatible_archs",
            "ct2_on_gpu", "driver_rule", "family_rule", "gpu_cc", "host_candidates", "library_rule", "pip_lib_dir",
-           "pip_library", "pip_library_wheel", "python_rule", "row_for", "spec_rule", "split_local", "torch_row",
-           "torch_rows"]
+           "pip_library", "pip_library_wheel", "python_rule", "row_for", "row_pythons", "row_source", "spec_rule",
+           "split_local", "torch_row", "torch_rows"]
 
 
 WATCHED_TORCHAUDIO_API = ("AudioMetaData", "info", "load", "list_audio_backends", "get_audio_backend",
@@ -73,7 +73,8 @@ def split_local(version: str) -> tuple[str, str | None]:
     return base, local or None
 
 
-def _src(row: Mapping[str, Any]) -> str:
+def row_source(row: Mapping[str, Any]) -> str:
+    """The evidence a matrix row names (its `source`), which every rule built from the row cites."""
     return str(row.get("source", ""))
 
 
@@ -225,7 +226,7 @@ def driver_rule(name: str, cuda_major: int, cuda: str | None, source: str) -> li
     """Minor-version compatibility: a CUDA X.y build needs a driver for CUDA X.0 or newer."""
     floor = driver_floor_rule(cuda_major)
     # Two facts meet here: the build's CUDA (its row) and what that CUDA needs of the driver (the floor).
-    both = "; ".join(part for part in (source, _src(floor) if floor else "") if part)
+    both = "; ".join(part for part in (source, row_source(floor) if floor else "") if part)
     rules = [Require("cuda-driver", "driver-too-old",
                      f"{name} is built for CUDA {cuda or cuda_major}; the NVIDIA driver must support CUDA "
                      f"{cuda_major}.x (driver >= {floor['min_driver'] if floor else '?'})",
@@ -279,7 +280,7 @@ def _cuda_range_rule(name: str, cuda_major: int | None, host: Host, source: str)
     minimum = str(row["min_cc"])
     return [Require("compute-capability", "gpu-arch-unsupported",
                     f"{name} is a CUDA {cuda_major} build, and CUDA {cuda_major} supports compute capability "
-                    f">= {minimum} only", _src(row), spec=f">={minimum}", every=True,
+                    f">= {minimum} only", row_source(row), spec=f">={minimum}", every=True,
                     fix="Pick a build of an older CUDA major for this GPU (`envsolve plan` does this).")]
 
 
@@ -340,7 +341,8 @@ def spec_rule(name: str, dependency: str, spec: str | None, source: str,
                     fix=f"pip install \"{dependency}{spec}\" (or let `envsolve plan` choose a set that agrees).")]
 
 
-def _pythons(row: Mapping[str, Any]) -> list[str] | None:
+def row_pythons(row: Mapping[str, Any]) -> list[str] | None:
+    """The CPython versions a row's wheels are built for (None: the row does not say)."""
     value = row.get("python")
     # Free-threaded builds (3.14t) are a different ABI from the Python a plan names.
     return [str(v) for v in value if not str(v).endswith("t")] if isinstance(value, list) else None

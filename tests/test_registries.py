@@ -123,7 +123,6 @@ def _used_from_outside() -> dict[str, set[str]]:
 
 
 def test_core_resolver_modules_declare_what_others_use() -> None:
-    # rulebook's _src and _pythons are used by plan.py and packages.py although private; they stay out of __all__.
     used = _used_from_outside()
     for module in CORE:
         loaded = importlib.import_module(f"envsolve.resolver.{module}")
