@@ -18,8 +18,8 @@ from envsolve.terminal import printable, printable_lines
 if TYPE_CHECKING:
     from envsolve.pipeline.cluster import ClusterRun
     from envsolve.pipeline.runner import FileResult, Runner
-    from envsolve.resolver.derive import Report as DriftReport
-    from envsolve.resolver.doctor import Report
+    from envsolve.resolver.derive import DriftReport
+    from envsolve.resolver.doctor import DoctorReport
     from envsolve.resolver.host import Host
     from envsolve.resolver.matrices import Matrix
     from envsolve.resolver.plan import Plan
@@ -67,7 +67,7 @@ def describe_host(host: Host) -> str:
     return printable(", ".join(parts))
 
 
-def render_plan(plan: Plan) -> str:
+def format_plan(plan: Plan) -> str:
     """`envsolve plan`: packages, where each consumer finds its libraries, image, environment, decisions."""
     lines = [f"envsolve plan: {plan.request.workload} for {describe_host(plan.host)}",
              f"Pathway {plan.pathway}, {_devices(plan)}, Python {plan.python}, compute type {plan.compute_type}",
@@ -106,7 +106,7 @@ def shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def render_findings(host: Host, report: Report) -> str:
+def format_findings(host: Host, report: DoctorReport) -> str:
     """`envsolve doctor`: what was assumed, each finding with its evidence, fix and code, then what could not
     be checked. "Healthy" is said only when every rule could be decided."""
     lines = [f"envsolve doctor: {describe_host(host)}"]
@@ -129,12 +129,12 @@ def render_findings(host: Host, report: Report) -> str:
     return _join(lines)
 
 
-def render_matrix_list(matrices: Iterable[Matrix]) -> str:
+def format_matrix_list(matrices: Iterable[Matrix]) -> str:
     """`envsolve matrices`: every matrix with its title and size."""
     return "\n".join(table([(m.name, m.title, str(len(m))) for m in matrices], ("matrix", "title", "rows"), indent=""))
 
 
-def render_matrix(matrix: Matrix, columns: Sequence[str] | None = None) -> str:
+def format_matrix(matrix: Matrix, columns: Sequence[str] | None = None) -> str:
     """`envsolve matrices NAME`: the rows as a table (the first nine fields unless `columns` are given)."""
     fields: list[str] = list(columns or [])
     if not fields:
@@ -154,7 +154,7 @@ def render_matrix(matrix: Matrix, columns: Sequence[str] | None = None) -> str:
 _QUIET_FIELDS = ("evidence", "source", "checked", "note", "artifact", "sha256", "index_source", "index_note")
 
 
-def render_matrix_drift(report: DriftReport) -> str:
+def format_matrix_drift(report: DriftReport) -> str:
     """`envsolve matrices verify|refresh`: per matrix what re-deriving it found, what that means, and the cost."""
     lines = [f"envsolve matrices {report.mode}: index {report.index} ({report.index_from}); "
              f"matrices in {report.folder}"]
@@ -221,13 +221,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def render_code_list(codes: Mapping[str, Mapping[str, Any]]) -> str:
+def format_code_list(codes: Mapping[str, Mapping[str, Any]]) -> str:
     """`envsolve explain`: every finding code with its title."""
     return "\n".join(table([(code, str(entry["title"])) for code, entry in sorted(codes.items())], ("code", "title"),
                            indent=""))
 
 
-def render_code(code: str, entry: Mapping[str, Any]) -> str:
+def format_code(code: str, entry: Mapping[str, Any]) -> str:
     """`envsolve explain CODE`: explanation, symptoms, ways out and sources."""
     lines = [f"{code}: {entry['title']}", "", str(entry["explanation"])]
     if entry.get("symptoms"):
@@ -238,7 +238,7 @@ def render_code(code: str, entry: Mapping[str, Any]) -> str:
     return printable_lines("\n".join(lines))
 
 
-def render_probe(result: Probe) -> str:
+def format_probe(result: Probe) -> str:
     """`envsolve probe`: what this host has, and what each native consumer's loader picks."""
     from envsolve.resolver.packages import FAMILIES
 
@@ -290,7 +290,7 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def render_cluster_summary(run: ClusterRun) -> str:
+def format_cluster_summary(run: ClusterRun) -> str:
     """`envsolve run --ray`: the files as a local run lists them, then each worker's share and the throughput."""
     results = run.results
     lines = ["", f"Summary (Ray at {run.address})"]
@@ -309,7 +309,7 @@ def render_cluster_summary(run: ClusterRun) -> str:
     return _join(lines + _batch_tail(results, run.output_dir))
 
 
-def render_run_summary(results: list[FileResult], runner: Runner) -> str:
+def format_run_summary(results: list[FileResult], runner: Runner) -> str:
     """`envsolve run`: one row per file, then per-stage performance, then the errors in full."""
     lines = ["", "Summary"]
     lines += _file_rows(results)

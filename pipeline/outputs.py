@@ -29,13 +29,13 @@ __all__ = [
     "Cue",
     "Format",
     "build_cues",
+    "format_json",
     "format_names",
+    "format_srt",
+    "format_tsv",
+    "format_txt",
+    "format_vtt",
     "output_paths",
-    "render_json",
-    "render_srt",
-    "render_tsv",
-    "render_txt",
-    "render_vtt",
     "select_formats",
     "write_outputs",
 ]
@@ -55,12 +55,12 @@ def _clock_tenths(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{tenths // 10:02d}.{tenths % 10}"
 
 
-def render_json(transcript: Transcript, turns: Sequence[Turn] = ()) -> str:
+def format_json(transcript: Transcript, turns: Sequence[Turn] = ()) -> str:
     """The transcript JSON (`envsolve.transcript/1`, docs/transcript-json.md) with the diarization turns."""
     return transcript_to_json(transcript, turns)
 
 
-def render_txt(transcript: Transcript) -> str:
+def format_txt(transcript: Transcript) -> str:
     """Speaker blocks, one paragraph per change of speaker: `[00:00:01.2] Alice: text ...`."""
     blocks: list[tuple[float, str | None, list[str]]] = []
     for segment in transcript.segments:
@@ -170,7 +170,7 @@ def _join(tokens: Sequence[tuple[float, float, str]]) -> str:
     return "".join(token for _, _, token in tokens).strip()
 
 
-def render_srt(transcript: Transcript) -> str:
+def format_srt(transcript: Transcript) -> str:
     """SubRip subtitles; the first cue after a change of speaker starts with `Name: `."""
     blocks = []
     for number, cue in enumerate(build_cues(transcript), start=1):
@@ -183,7 +183,7 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_vtt(transcript: Transcript) -> str:
+def format_vtt(transcript: Transcript) -> str:
     """WebVTT subtitles with the speaker as a voice span, `<v Alice>`, on every cue."""
     blocks = ["WEBVTT\n"]
     for cue in build_cues(transcript):
@@ -194,7 +194,7 @@ def render_vtt(transcript: Transcript) -> str:
     return "\n".join(blocks)
 
 
-def render_tsv(transcript: Transcript) -> str:
+def format_tsv(transcript: Transcript) -> str:
     """One row per segment: start and end in seconds, speaker (empty when unknown), text."""
     rows = ["start\tend\tspeaker\ttext\n"]
     for segment in transcript.segments:
@@ -217,11 +217,11 @@ ALL = "all"  # the name that asks for every format
 # all come from here, so a format registered here is a format `envsolve run -f NAME` writes.
 # RTTM comes from the turns, not from the words.
 FORMATS: dict[str, Format] = {
-    "json": Format(".json", lambda transcript, turns, stem: render_json(transcript, turns)),
-    "txt": Format(".txt", lambda transcript, turns, stem: render_txt(transcript)),
-    "srt": Format(".srt", lambda transcript, turns, stem: render_srt(transcript)),
-    "vtt": Format(".vtt", lambda transcript, turns, stem: render_vtt(transcript)),
-    "tsv": Format(".tsv", lambda transcript, turns, stem: render_tsv(transcript)),
+    "json": Format(".json", lambda transcript, turns, stem: format_json(transcript, turns)),
+    "txt": Format(".txt", lambda transcript, turns, stem: format_txt(transcript)),
+    "srt": Format(".srt", lambda transcript, turns, stem: format_srt(transcript)),
+    "vtt": Format(".vtt", lambda transcript, turns, stem: format_vtt(transcript)),
+    "tsv": Format(".tsv", lambda transcript, turns, stem: format_tsv(transcript)),
     "rttm": Format(".rttm", lambda transcript, turns, stem: format_rttm(turns, stem)),
 }
 

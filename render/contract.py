@@ -15,7 +15,7 @@ from typing import Any
 
 from envsolve.errors import EnvsolveError
 from envsolve.render.cloud import gpu_model
-from envsolve.render.grammar import check
+from envsolve.render.grammar import checked
 from envsolve.render.selfwheel import EnvsolveSource
 from envsolve.resolver import matrices
 from envsolve.resolver.packages import FAMILIES
@@ -136,9 +136,9 @@ class Contract:
         packages = tuple(_package(p, f"packages[{i}]") for i, p in enumerate(_list(plan, "packages")))
         if not packages:
             raise EnvsolveError("render-bad-plan", "The plan has no packages.", hint="Regenerate it: envsolve plan.")
-        builds = tuple(Package(check("package", _get(b, "package", f"source_builds[{i}]"),
+        builds = tuple(Package(checked("package", _get(b, "package", f"source_builds[{i}]"),
                                      f"source_builds[{i}].package"),
-                               check("version", _get(b, "version", f"source_builds[{i}]"),
+                               checked("version", _get(b, "version", f"source_builds[{i}]"),
                                      f"source_builds[{i}].version"), PYPI, True)
                        for i, b in enumerate(_list(plan, "source_builds", required=False)))
         routes = tuple(_route(r, f"libraries[{i}]") for i, r in enumerate(_list(plan, "libraries", required=False)))
@@ -151,20 +151,21 @@ class Contract:
             workload=_one_of(plan, "workload", tuple(WORKLOADS)),
             pathway=_one_of(plan, "pathway", ("A", "B")),
             device=_one_of(plan, "device", ("cuda", "cpu")),
-            devices=tuple(sorted((check("word", k, "devices key"), _one_of(devices, k, ("cuda", "cpu"), "devices."))
+            devices=tuple(sorted((checked("word", k, "devices key"), _one_of(devices, k, ("cuda", "cpu"), "devices."))
                                  for k in devices)),
-            python=check("python", plan.get("python"), "python"),
+            python=checked("python", plan.get("python"), "python"),
             packages=packages, source_builds=builds, routes=routes, library_path=library_path, env=env,
-            base_image=check("image", plan["base_image"], "base_image") if plan.get("base_image") else "",
+            base_image=checked("image", plan["base_image"], "base_image") if plan.get("base_image") else "",
             python_source=_python_source(plan),
             compute_type=_one_of(plan, "compute_type",
                                  tuple(str(r["compute_type"]) for r in matrices.load("compute_types"))),
             target=_target(plan.get("target", {}), plan),
-            envsolve_spec=check("envsolve-spec", (envsolve or EnvsolveSource()).pip_argument, "--envsolve-spec"),
-            envsolve_wheel=check("wheel", envsolve.wheel, "--envsolve-spec") if envsolve and envsolve.wheel else "",
-            regenerate=tuple(check("argument", a, "the regenerate command", hint=REGENERATE_HINT) for a in regenerate),
-            plan_source=tuple(check("argument", a, "the plan's source", hint=REGENERATE_HINT) for a in plan_source),
-            folder=check("path", folder, "-o") if folder else "",
+            envsolve_spec=checked("envsolve-spec", (envsolve or EnvsolveSource()).pip_argument, "--envsolve-spec"),
+            envsolve_wheel=checked("wheel", envsolve.wheel, "--envsolve-spec") if envsolve and envsolve.wheel else "",
+            regenerate=tuple(checked("argument", a, "the regenerate command", hint=REGENERATE_HINT)
+                             for a in regenerate),
+            plan_source=tuple(checked("argument", a, "the plan's source", hint=REGENERATE_HINT) for a in plan_source),
+            folder=checked("path", folder, "-o") if folder else "",
         )
 
 
@@ -212,18 +213,18 @@ def _package(item: object, where: str) -> Package:
     exact = _get(item, "exact", where)
     if not isinstance(exact, bool):
         raise _bad(f"{where}.exact", exact, "true or false")
-    name = check("package", _get(item, "name", where), f"{where}.name")
-    version = check("version" if exact else "specifier", _get(item, "version", where), f"{where}.version")
-    index = check("url", _get(item, "index", where), f"{where}.index")
+    name = checked("package", _get(item, "name", where), f"{where}.name")
+    version = checked("version" if exact else "specifier", _get(item, "version", where), f"{where}.version")
+    index = checked("url", _get(item, "index", where), f"{where}.index")
     return Package(name, version, index, exact)
 
 
 def _route(item: object, where: str) -> Route:
     def word(key: str, grammar: str = "word") -> str:
         value = _get(item, key, where)
-        return check(grammar, value, f"{where}.{key}") if value else ""
+        return checked(grammar, value, f"{where}.{key}") if value else ""
 
-    return Route(word("consumer"), check("word", str(_get(item, "library", where)).replace(" ", "-"),
+    return Route(word("consumer"), checked("word", str(_get(item, "library", where)).replace(" ", "-"),
                                          f"{where}.library"),
                  word("from"), word("package", "package"), word("path", "path"))
 
@@ -236,14 +237,14 @@ def _environment(env: object) -> tuple[tuple[tuple[str, str], ...], tuple[str, .
     out: list[tuple[str, str]] = []
     library_path: tuple[str, ...] = ()
     for name, value in env.items():
-        check("env-name", name, "env key")
+        checked("env-name", name, "env key")
         if not isinstance(value, str):
             raise _bad(f"env.{name}", value, "a string")
         if name == "LD_LIBRARY_PATH":
             entries = [e for e in value.split(":") if e not in ("", "${LD_LIBRARY_PATH}", "$LD_LIBRARY_PATH")]
-            library_path = tuple(check("path", e, "env.LD_LIBRARY_PATH entry") for e in entries)
+            library_path = tuple(checked("path", e, "env.LD_LIBRARY_PATH entry") for e in entries)
         else:
-            out.append((name, check("env-value", value, f"env.{name}")))
+            out.append((name, checked("env-value", value, f"env.{name}")))
     return tuple(sorted(out)), library_path
 
 
@@ -255,7 +256,7 @@ def _target(target: object, plan: Mapping[str, Any]) -> Target:
         raise _bad("target.arch", target.get("arch"), "x86_64 or aarch64")
     platform = target.get("platform") or ""
     if platform:
-        check("word", platform, "target.platform")
+        checked("word", platform, "target.platform")
     gpus = target.get("gpus") or []
     if not isinstance(gpus, list) or not all(isinstance(g, str) for g in gpus):
         raise _bad("target.gpus", gpus, "a list of GPU names")
@@ -263,13 +264,13 @@ def _target(target: object, plan: Mapping[str, Any]) -> Target:
     model = next((m for m in (gpu_model(g) for g in gpus) if m), "")
     cc = target.get("compute_capability") or next((c for c in (gpu_cc(g) for g in gpus) if c), "")
     if cc:
-        check("version", cc, "target.compute_capability")
+        checked("version", cc, "target.compute_capability")
     memory = target.get("gpu_memory_mib") or 0
     if not isinstance(memory, int) or isinstance(memory, bool) or memory < 0:
         raise _bad("target.gpu_memory_mib", memory, "a whole number of MiB")
     driver_cuda = target.get("driver_cuda") or ""
     if driver_cuda:
-        check("version", driver_cuda, "target.driver_cuda")
+        checked("version", driver_cuda, "target.driver_cuda")
     keeps = target.get("keeps_preinstalled", False)
     if not isinstance(keeps, bool):
         raise _bad("target.keeps_preinstalled", keeps, "true or false")

@@ -66,7 +66,7 @@ class KindModule(Protocol):
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The one Jinja environment: templates/ (StrictUndefined, no autoescape: values passed grammar.check)."""
+    """The one Jinja environment: templates/ (StrictUndefined, no autoescape: values passed grammar.checked)."""
     folder = Path(__file__).resolve().parent.parent / "templates"
     if not folder.is_dir():  # installed: envsolve/templates beside envsolve/render
         import envsolve.templates as templates

@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 from envsolve.errors import EnvsolveError
 from envsolve.terminal import printable
 
-__all__ = ["GRAMMARS", "check"]
+__all__ = ["GRAMMARS", "checked"]
 
 # Each grammar: a full-match pattern and how a person would describe it in an error.
 GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
@@ -56,7 +56,7 @@ GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
-def check(kind: str, value: object, field: str, *, hint: str | None = None) -> str:
+def checked(kind: str, value: object, field: str, *, hint: str | None = None) -> str:
     """`value` as a str when it matches grammar `kind`, else EnvsolveError `render-bad-value` naming `field`
     (with `hint` as the fix when the default, regenerating the plan, is not it)."""
     pattern, description = GRAMMARS[kind]

@@ -15,14 +15,14 @@ from envsolve.resolver.packages import FAMILIES, compute_type_rule, installed_ca
 from envsolve.resolver.request import check_compute_type, check_device
 from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local, torch_row
 
-__all__ = ["Report", "diagnose"]
+__all__ = ["DoctorReport", "diagnose"]
 
 
 SCHEMA = "envsolve.doctor/1"
 
 
 @dataclass
-class Report:
+class DoctorReport:
     findings: list[Finding]
     unknown: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was assumed (the process modelled, the device)
@@ -108,7 +108,7 @@ def infer_workload(host: Host) -> str:
 
 
 def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
-             workload: str = "auto") -> Report:
+             workload: str = "auto") -> DoctorReport:
     """Every unmet requirement of what is installed on this host, for one workload's process."""
     check_device(device)
     check_compute_type(compute_type)
@@ -169,7 +169,7 @@ def diagnose(host: Host, device: str = "auto", compute_type: str | None = None,
     result.findings += yanked_findings(host)
     order = {"error": 0, "warning": 1}
     findings = sorted(result.findings, key=lambda f: (order[f.severity], f.code, f.subject))
-    return Report(_dedupe(findings), sorted(set(unknown)), notes)
+    return DoctorReport(_dedupe(findings), sorted(set(unknown)), notes)
 
 
 def yanked_findings(host: Host) -> list[Finding]:

@@ -17,17 +17,17 @@ from packaging.version import InvalidVersion, Version
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import satisfies
-from envsolve.resolver.explain import explain_failure
 from envsolve.resolver.failure import NoSolution
 from envsolve.resolver.host import Host
 from envsolve.resolver.images import flavors_for, image_why, suggest_image
 from envsolve.resolver.loadorder import TORCH_LOADED, LoaderView
 from envsolve.resolver.model import Finding
 from envsolve.resolver.packages import NUMPY_ABI
-from envsolve.resolver.planner import Planner, Solution, with_library_path
 from envsolve.resolver.python_source import python_source
+from envsolve.resolver.refusal import explain_failure
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import SITE, ct2_on_gpu, gpu_cc, row_source
+from envsolve.resolver.search import Planner, Solution, with_library_path
 
 __all__ = ["PYPI", "SCHEMA", "Plan", "make_plan", "needed_with"]
 

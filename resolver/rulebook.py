@@ -2,7 +2,7 @@
 
 Every requirement carries the finding code it raises and the source of the rule. `doctor` builds
 candidates for what is installed; `plan` builds them for what it tries. Nothing here decides;
-envsolve.resolver.check evaluates and envsolve.resolver.planner searches.
+envsolve.resolver.check evaluates and envsolve.resolver.search searches.
 """
 
 from __future__ import annotations

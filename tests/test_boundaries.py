@@ -59,7 +59,7 @@ def _in_probe(module: str) -> bool:
 
 
 def test_the_layout_is_what_the_checks_assume() -> None:
-    assert {"envsolve.resolver.check", "envsolve.resolver.planner", "envsolve.resolver.rulebook"} <= set(ENGINE)
+    assert {"envsolve.resolver.check", "envsolve.resolver.search", "envsolve.resolver.rulebook"} <= set(ENGINE)
     assert {f"{PROBE}.compose", f"{PROBE}.elf", f"{PROBE}.loader", f"{PROBE}.nvml"} <= set(PROBE_MODULES)
     assert JOIN in MODULES and JOIN not in ENGINE
 

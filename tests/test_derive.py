@@ -21,7 +21,7 @@ from envsolve.resolver import compiled
 from envsolve.resolver.derive import run
 from envsolve.resolver.derive._binary import torch_abi
 from envsolve.resolver.derive._common import pick_wheel, requirement
-from envsolve.resolver.derive._http import Fetcher, Progress
+from envsolve.resolver.derive._http import Fetcher, FetchProgress
 from envsolve.resolver.derive._index import PYPI, Index, configured_index, python_versions
 
 from fixtures_elf import HAVE_GCC
@@ -41,7 +41,7 @@ def _recorded_index(tmp_path: Path) -> Iterator[Index]:
     index.add("torchaudio", Served("placeholder", b""))
     index.page = lambda project: (json.dumps(page).encode(), "application/vnd.pypi.simple.v1+json")  # type: ignore
     for served in serve(index):
-        yield Index(Fetcher(None, progress=Progress(None)), served.url)
+        yield Index(Fetcher(None, progress=FetchProgress(None)), served.url)
 
 
 def test_recorded_pypi_page_yanked_python_tags_and_choice(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_json_and_html_pages_say_the_same(built: dict[str, tuple[str, bytes, byt
     seen = []
     for html in (False, True):
         for served in serve(_index(built, html=html)):
-            files = Index(Fetcher(None, progress=Progress(None)), served.url).files("torchaudio")
+            files = Index(Fetcher(None, progress=FetchProgress(None)), served.url).files("torchaudio")
             seen.append({(f.filename, f.sha256, f.yanked, f.yanked_reason) for f in files})
     assert seen[0] == seen[1]
     assert ("torchaudio-2.10.0-cp311-cp311-manylinux_2_28_x86_64.whl",) in {(n,) for n, _, y, _ in seen[0] if y}
@@ -214,7 +214,7 @@ def test_checked_stamp_survives_a_refresh_with_the_same_facts(built: dict[str, t
     folder = tmp_path / "m"
     folder.mkdir()
     for served in serve(_index(built)):
-        kwargs = {"folder": folder, "index_url": served.url, "cache": tmp_path / "c", "progress": Progress(None)}
+        kwargs = {"folder": folder, "index_url": served.url, "cache": tmp_path / "c", "progress": FetchProgress(None)}
         run("refresh", ["torchaudio"], **kwargs)  # type: ignore[arg-type]
         text = (folder / "torchaudio.toml").read_text().replace("on 20", "on 19")  # an older stamp, same facts
         (folder / "torchaudio.toml").write_text(text)
@@ -228,7 +228,7 @@ def test_a_server_that_ignores_range_still_gives_the_right_bytes(built: dict[str
     data = built["torch-2.11.0"][1]
     for served in serve(index):
         url = served.url.replace("/simple/", f"/files/{built['torch-2.11.0'][0]}")
-        fetcher = Fetcher(None, progress=Progress(None))
+        fetcher = Fetcher(None, progress=FetchProgress(None))
         assert fetcher.span(url, 100, 200, keep=False) == data[100:200]
         assert fetcher.size(url) == len(data)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import load_host
-from envsolve.resolver.explain import explain_failure
 from envsolve.resolver.failure import Exhausted, Failure, NoSolution, Rejection
 from envsolve.resolver.model import Finding
 from envsolve.resolver.plan import make_plan
+from envsolve.resolver.refusal import explain_failure
 from envsolve.resolver.request import Request
 
 RESOLVER = Path(__file__).resolve().parent.parent / "resolver"
@@ -22,9 +22,9 @@ def _imports(module: str) -> set[str]:
     return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
 
 
-def test_explain_and_failure_do_not_import_the_planner() -> None:
-    assert "envsolve.resolver.planner" not in _imports("explain")
-    assert "envsolve.resolver.planner" not in _imports("failure")
+def test_refusal_and_failure_do_not_import_the_search() -> None:
+    assert "envsolve.resolver.search" not in _imports("refusal")
+    assert "envsolve.resolver.search" not in _imports("failure")
 
 
 def _finding(code: str, subject: str, culprits: tuple[str, ...] = ()) -> Finding:

@@ -18,11 +18,11 @@ from envsolve.pipeline import outputs
 from envsolve.pipeline.model import Segment, Transcript, Turn, Word, transcript_from_json
 from envsolve.pipeline.outputs import (
     build_cues,
-    render_json,
-    render_srt,
-    render_tsv,
-    render_txt,
-    render_vtt,
+    format_json,
+    format_srt,
+    format_tsv,
+    format_txt,
+    format_vtt,
     write_outputs,
 )
 
@@ -53,7 +53,7 @@ def sample() -> tuple[Transcript, list[Turn]]:
 
 
 def test_txt_golden() -> None:
-    assert render_txt(sample()[0]) == (
+    assert format_txt(sample()[0]) == (
         "[00:00:00.4] Alice: Grüße aus Köln!\n"
         "\n"
         "[00:00:02.0] Bob: 東京 is <great>\n"
@@ -67,7 +67,7 @@ def test_txt_golden() -> None:
 
 def test_srt_golden() -> None:
     # Times of a segment without words are spread by character count: 4.0 + 8.5 * 74/95 = 10.621.
-    assert render_srt(sample()[0]) == (
+    assert format_srt(sample()[0]) == (
         "1\n00:00:00,500 --> 00:00:01,800\nAlice: Grüße aus Köln!\n"
         "\n"
         "2\n00:00:02,000 --> 00:00:03,200\nBob: 東京 is <great>\n"
@@ -82,7 +82,7 @@ def test_srt_golden() -> None:
 
 
 def test_vtt_golden() -> None:
-    assert render_vtt(sample()[0]) == (
+    assert format_vtt(sample()[0]) == (
         "WEBVTT\n"
         "\n"
         "00:00:00.500 --> 00:00:01.800\n<v Alice>Grüße aus Köln!\n"
@@ -99,7 +99,7 @@ def test_vtt_golden() -> None:
 
 
 def test_tsv_golden() -> None:
-    assert render_tsv(sample()[0]) == (
+    assert format_tsv(sample()[0]) == (
         "start\tend\tspeaker\ttext\n"
         "0.400\t1.800\tAlice\tGrüße aus Köln!\n"
         "2.000\t3.300\tBob\t東京 is <great>\n"
@@ -120,29 +120,29 @@ def test_rttm_comes_from_the_overlapping_turns_sorted() -> None:
 
 
 # The golden transcript JSON; after a deliberate change of the schema (and docs/transcript-json.md), regenerate
-# it with: cd tests && python -c "import test_outputs as t; t.GOLDEN_JSON.write_text(t.render_json(*t.sample()))"
+# it with: cd tests && python -c "import test_outputs as t; t.GOLDEN_JSON.write_text(t.format_json(*t.sample()))"
 GOLDEN_JSON = Path(__file__).parent / "data" / "transcript-sample.json"
 
 
 def test_json_golden() -> None:
-    text = render_json(*sample())
+    text = format_json(*sample())
     assert "Grüße" in text and "\\u" not in text  # UTF-8 as is, not escaped
     assert text == GOLDEN_JSON.read_text(encoding="utf-8")
 
 
 def test_json_reads_back_to_the_same_transcript_and_text() -> None:
     transcript, turns = sample()
-    text = render_json(transcript, turns)
+    text = format_json(transcript, turns)
     again = transcript_from_json(text)
     assert again == transcript
-    assert render_json(again, turns) == text
+    assert format_json(again, turns) == text
 
 
 def test_a_whisperx_script_reads_our_json_unchanged() -> None:
     """What scripts written for WhisperX's JSON (whisperx/alignment.py's result after assign_word_speakers, written
     by utils.WriteJSON) do with it: segments with start/end/text/speaker, words with word/start/end/score/speaker,
     every word again under word_segments, and the language."""
-    result = json.loads(render_json(*sample()))
+    result = json.loads(format_json(*sample()))
     seg = result["segments"][1]
     assert (seg["start"], seg["end"], seg["text"], seg["speaker"]) == (2.0, 3.3, "東京 is <great>", "Bob")
     assert seg["words"][0]["word"] == " 東京" and seg["words"][0]["score"] == 0.7
@@ -173,11 +173,11 @@ def test_json_round_trip(
     segments = tuple(Segment(start, start + length, text, tuple(ws), who) for start, length, text, ws, who in drawn)
     transcript = Transcript(segments, language=language, duration=123.0, model="m", versions={"envsolve": "0"},
                             timings=timings, speakers=("A",))
-    assert transcript_from_json(render_json(transcript)) == transcript
+    assert transcript_from_json(format_json(transcript)) == transcript
 
 
 def test_unknown_fields_are_ignored_and_other_schema_versions_refused() -> None:
-    data = json.loads(render_json(*sample()))
+    data = json.loads(format_json(*sample()))
     data["added_later"] = {"anything": 1}
     data["segments"][0]["words"][0]["chars"] = []
     assert transcript_from_json(json.dumps(data)) == sample()[0]
@@ -204,7 +204,7 @@ def test_unknown_fields_are_ignored_and_other_schema_versions_refused() -> None:
     ],
 )
 def test_bad_json_names_the_field(edit: Callable[[dict[str, Any]], None], field: str) -> None:
-    data = json.loads(render_json(sample()[0]))
+    data = json.loads(format_json(sample()[0]))
     edit(data)
     with pytest.raises(EnvsolveError) as caught:
         transcript_from_json(json.dumps(data), source="x.json")
@@ -302,7 +302,7 @@ def _documented_fields() -> set[str]:
 
 
 def test_every_json_field_is_documented() -> None:
-    data = json.loads(render_json(*sample()))
+    data = json.loads(format_json(*sample()))
     written = set(data) | {f"segments[].{key}" for key in data["segments"][0]}
     written |= {f"words[].{key}" for key in data["segments"][0]["words"][0]}
     assert sorted(written - _documented_fields()) == [], "add these fields to docs/transcript-json.md"

@@ -18,9 +18,9 @@ from envsolve.commands import COMMANDS
 from envsolve.render import KINDS
 from envsolve.resolver.derive import DERIVABLE
 from envsolve.resolver.host import examples, read_host
-from envsolve.resolver.planner import HOST_CAPABILITIES
 from envsolve.resolver.request import compute_types
 from envsolve.resolver.rulebook import host_candidates
+from envsolve.resolver.search import HOST_CAPABILITIES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 KIND_NAMES = [kind.name for kind in KINDS]
@@ -75,7 +75,7 @@ def test_host_capabilities_are_what_host_candidates_provide(snapshot: Path) -> N
 def test_every_host_capability_is_provided_by_some_host() -> None:
     hosts = [read_host(p) for p in HOSTS.glob("*.json")] + [read_host(f"example:{name}") for name in examples()]
     provided = {p.capability for host in hosts for c in host_candidates(host) for p in c.provides}
-    assert set(HOST_CAPABILITIES) <= provided, "planner.HOST_CAPABILITIES names a fact no host provides"
+    assert set(HOST_CAPABILITIES) <= provided, "search.HOST_CAPABILITIES names a fact no host provides"
 
 
 def test_a_regenerate_command_gives_every_plan_flag_back() -> None:

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envsolve.report import render_findings
+    from envsolve.report import format_findings
     from envsolve.resolver.doctor import diagnose
 
     host = load_host(args.host)
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise EnvsolveError("usage", f"--ignore {unknown[0]!r} is not a finding code.",
                             hint="Run `envsolve explain` for the list of codes.")
     report = diagnose(host, device=args.device, compute_type=args.compute_type, workload=args.workload)
-    print(json.dumps(report.to_json(), indent=2) if args.json else render_findings(host, report))
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_findings(host, report))
     counted = [f for f in report.findings if f.severity == "error" and f.code not in args.ignore]
     if args.ignore and not counted and not report.healthy:
         ignored = sorted({f.code for f in report.findings if f.code in args.ignore})

@@ -10,8 +10,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envsolve.report import render_code, render_code_list
+    from envsolve.report import format_code, format_code_list
     from envsolve.resolver import codes
 
-    print(render_code(args.code, codes.entry(args.code)) if args.code else render_code_list(codes.all_codes()))
+    print(format_code(args.code, codes.entry(args.code)) if args.code else format_code_list(codes.all_codes()))
     return 0

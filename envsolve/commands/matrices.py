@@ -65,36 +65,36 @@ def run(args: argparse.Namespace) -> int:
         raise EnvsolveError("usage", f"envsolve matrices shows one matrix at a time; got {args.name} "
                             f"{' '.join(args.names)}.", hint="Run `envsolve matrices NAME`, or `envsolve matrices "
                             "verify NAME...`.")
-    from envsolve.report import render_matrix, render_matrix_list
+    from envsolve.report import format_matrix, format_matrix_list
     from envsolve.resolver import matrices
 
     if not args.name:
-        print(render_matrix_list([matrices.load(name) for name in matrices.names()]))
+        print(format_matrix_list([matrices.load(name) for name in matrices.names()]))
         return 0
     matrix = matrices.load(args.name)
     if args.json:
         print(json.dumps({"name": matrix.name, "title": matrix.title, "rows": [dict(r) for r in matrix.rows]},
                          indent=2))
     else:
-        print(render_matrix(matrix, args.columns.split(",") if args.columns else None))
+        print(format_matrix(matrix, args.columns.split(",") if args.columns else None))
     return 0
 
 
 def _derive(args: argparse.Namespace) -> int:
-    from envsolve.report import render_matrix_drift
+    from envsolve.report import format_matrix_drift
     from envsolve.resolver.derive import matrices_dir
     from envsolve.resolver.derive import run as derive
-    from envsolve.resolver.derive._http import DEFAULT_CACHE, Progress
+    from envsolve.resolver.derive._http import DEFAULT_CACHE, FetchProgress
 
     options = {k: getattr(args, k) for k in ("cuda_images_repo", "cuda_images_rev", "cuda_images_label", "cog_repo")
                if getattr(args, k)}
     cache = None if args.no_cache else (args.cache_dir or DEFAULT_CACHE)
     folder = matrices_dir(args.matrices)
     report = derive(args.name, args.names, folder=folder, index_url=args.index_url, cache=cache,
-                    max_age=args.max_age, progress=Progress(None if args.quiet else sys.stderr), options=options)
+                    max_age=args.max_age, progress=FetchProgress(None if args.quiet else sys.stderr), options=options)
     if args.name == "refresh":
         from envsolve.resolver.compiled import compile_folder
 
         compile_folder(folder)  # what plan reads (resolver/compiled.py); unchanged files are left alone
-    print(json.dumps(report.to_json(), indent=2, default=str) if args.json else render_matrix_drift(report))
+    print(json.dumps(report.to_json(), indent=2, default=str) if args.json else format_matrix_drift(report))
     return 1 if args.name == "verify" and report.drifted else 0

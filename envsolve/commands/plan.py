@@ -50,9 +50,9 @@ def plan_from_arguments(args: argparse.Namespace) -> Plan:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envsolve.report import render_plan
-    from envsolve.resolver.explain import layers
+    from envsolve.report import format_plan
     from envsolve.resolver.failure import NoSolution
+    from envsolve.resolver.refusal import layers
 
     try:
         plan = plan_from_arguments(args)
@@ -63,5 +63,5 @@ def run(args: argparse.Namespace) -> int:
         data = layers(refused.failure).to_json() | {"message": refused.message, "hint": refused.hint or ""}
         print(json.dumps(data, indent=2))
         raise
-    print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
+    print(json.dumps(plan.to_json(), indent=2) if args.json else format_plan(plan))
     return 0

@@ -18,12 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envsolve.report import render_probe
+    from envsolve.report import format_probe
     from envsolve.resolver.host import host_to_json
     from envsolve.resolver.probe import probe
 
     result = probe()
-    text = json.dumps(host_to_json(result.host), indent=2) + "\n" if args.json else render_probe(result) + "\n"
+    text = json.dumps(host_to_json(result.host), indent=2) + "\n" if args.json else format_probe(result) + "\n"
     if args.output:
         write_text(Path(args.output), text, hint="Choose a writable --output location.")
     else:

@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the batch, print the summary; the exit status says whether every file made it."""
     from envsolve.pipeline.progress import make_progress
     from envsolve.pipeline.runner import Runner, exit_status
-    from envsolve.report import render_run_summary
+    from envsolve.report import format_run_summary
 
     if args.ray and not _RAY_ADDRESS.fullmatch(args.ray):
         # `--ray talk.wav`: the optional ADDRESS took an input; an address is local, auto or HOST:PORT.
@@ -258,16 +258,16 @@ def run(args: argparse.Namespace) -> int:
                       f"({options.diarization_file}).{enable}")
     if args.ray:
         from envsolve.pipeline.cluster import run_on_ray
-        from envsolve.report import render_cluster_summary
+        from envsolve.report import format_cluster_summary
 
         cluster = run_on_ray(options, progress, address=args.ray, workers=args.ray_workers, retries=args.retries)
-        print(render_cluster_summary(cluster))
+        print(format_cluster_summary(cluster))
         return exit_status(cluster.results)
     runner = Runner(options, progress)
     results = []
     for result in runner.run():
         results.append(result)
-    print(render_run_summary(results, runner))
+    print(format_run_summary(results, runner))
     if args.sample and results and results[0].status != "failed" and "txt" in results[0].outputs:
         from envsolve.terminal import printable_lines
 

@@ -21,13 +21,13 @@ from urllib.parse import unquote, urlsplit
 
 from envsolve.errors import EnvsolveError
 from envsolve.resolver.derive import _cachefile
-from envsolve.resolver.derive._context import Context
-from envsolve.resolver.derive._http import DEFAULT_CACHE, Fetcher, Progress
+from envsolve.resolver.derive._context import DeriveContext
+from envsolve.resolver.derive._http import DEFAULT_CACHE, Fetcher, FetchProgress
 from envsolve.resolver.derive._index import Index, configured_index
 from envsolve.resolver.derive._toml import Derived, RowChange, compare, keep_checked, render, sort_rows
 from envsolve.terminal import printable
 
-__all__ = ["DERIVABLE", "MatrixReport", "Report", "matrices_dir", "run"]
+__all__ = ["DERIVABLE", "DriftReport", "MatrixReport", "matrices_dir", "run"]
 
 # matrix -> "module:function"; the order is the order they are derived and reported in.
 DERIVABLE: Mapping[str, str] = {
@@ -73,7 +73,7 @@ class MatrixReport:
 
 
 @dataclass
-class Report:
+class DriftReport:
     mode: str  # "verify" or "refresh"
     matrices: list[MatrixReport]
     index: str
@@ -105,15 +105,15 @@ def matrices_dir(explicit: str | None = None) -> Path:
     return Path(str(resources.files("envsolve.matrices")))
 
 
-def _deriver(name: str) -> Callable[[Context], Derived]:
+def _deriver(name: str) -> Callable[[DeriveContext], Derived]:
     module, function = DERIVABLE[name].split(":")
-    fn: Callable[[Context], Derived] = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    fn: Callable[[DeriveContext], Derived] = getattr(importlib.import_module(f"{__name__}.{module}"), function)
     return fn
 
 
 def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None = None,
-        cache: Path | None = DEFAULT_CACHE, max_age: float = 3600.0, progress: Progress | None = None,
-        options: Mapping[str, Any] | None = None) -> Report:
+        cache: Path | None = DEFAULT_CACHE, max_age: float = 3600.0, progress: FetchProgress | None = None,
+        options: Mapping[str, Any] | None = None) -> DriftReport:
     """Re-derive `names` (every derivable matrix when empty) and compare with `folder`; refresh also writes."""
     from envsolve.resolver.derive.cuda_images import NeedsCheckout
     from envsolve.resolver.derive.meaning import meanings
@@ -128,8 +128,8 @@ def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None 
         _check_writable(folder)
     if cache is not None:
         _cachefile.prepare(cache)
-    fetcher = Fetcher(cache, max_age, progress or Progress())
-    ctx = Context(Index(fetcher, url), folder, dict(options or {}))
+    fetcher = Fetcher(cache, max_age, progress or FetchProgress())
+    ctx = DeriveContext(Index(fetcher, url), folder, dict(options or {}))
     started = time.monotonic()
     reports = []
     texts: dict[Path, str] = {}
@@ -160,7 +160,7 @@ def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None 
         written = _write_all(texts)
         for report in reports:
             report.written = folder / f"{report.name}.toml" in written
-    return Report(mode, reports, url, where, folder, time.monotonic() - started, fetcher.network_bytes,
+    return DriftReport(mode, reports, url, where, folder, time.monotonic() - started, fetcher.network_bytes,
                   fetcher.requests, str(cache) if cache else "none")
 
 

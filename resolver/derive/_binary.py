@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from packaging.version import Version
 
 from envsolve.resolver.derive._facts import Facts
-from envsolve.resolver.derive._http import Progress
+from envsolve.resolver.derive._http import FetchProgress
 from envsolve.resolver.derive._wheel import RemoteWheel
 from envsolve.resolver.probe.elf import ElfError, ElfFile
 
@@ -64,7 +64,7 @@ def elf_facts(f: BinaryIO, *, exports: str = "names") -> dict[str, Any]:
     return out
 
 
-def wheel_elves(wheel: RemoteWheel, facts: Facts, progress: Progress, *, names: Sequence[str] | None = None,
+def wheel_elves(wheel: RemoteWheel, facts: Facts, progress: FetchProgress, *, names: Sequence[str] | None = None,
                 exports: str = "names", extra: str = "") -> dict[str, dict[str, Any]]:
     """ELF facts of the wheel's shared objects (or `names`), cached by the wheel's sha256."""
     def read() -> dict[str, dict[str, Any]]:

@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from envsolve.resolver.derive._facts import Facts
-from envsolve.resolver.derive._http import Fetcher, Progress
+from envsolve.resolver.derive._http import Fetcher, FetchProgress
 from envsolve.resolver.derive._index import Dist, Index
 from envsolve.resolver.derive._toml import load_dir
 from envsolve.resolver.matrices import Matrix
 
-__all__ = ["Context"]
+__all__ = ["DeriveContext"]
 
 T = TypeVar("T")
 
 
 @dataclass
-class Context:
+class DeriveContext:
     index: Index
     matrices_dir: Path
     options: dict[str, Any] = field(default_factory=dict)
@@ -35,7 +35,7 @@ class Context:
         return self.index.fetcher
 
     @property
-    def progress(self) -> Progress:
+    def progress(self) -> FetchProgress:
         return self.index.fetcher.progress
 
     @property

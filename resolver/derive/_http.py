@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 from envsolve.errors import EnvsolveError
 from envsolve.resolver.derive import _cachefile
 
-__all__ = ["DEFAULT_CACHE", "Fetcher", "Progress", "RegistryError"]
+__all__ = ["DEFAULT_CACHE", "FetchProgress", "Fetcher", "RegistryError"]
 
 DEFAULT_CACHE = Path(os.environ.get("ENVSOLVE_DERIVE_CACHE") or Path.home() / ".cache" / "envsolve-derive")
 USER_AGENT = "envsolve-derive (matrices verify/refresh)"
@@ -39,7 +39,7 @@ class RegistryError(EnvsolveError):
 
 
 @dataclass
-class Progress:
+class FetchProgress:
     """One line per slow step on stderr, and the totals at the end. Silent when `stream` is None."""
 
     stream: TextIO | None = sys.stderr
@@ -56,7 +56,7 @@ class Fetcher:
 
     cache: Path | None = DEFAULT_CACHE
     max_age: float = 3600.0
-    progress: Progress = field(default_factory=Progress)
+    progress: FetchProgress = field(default_factory=FetchProgress)
     network_bytes: int = 0
     requests: int = 0
     cache_hits: int = 0

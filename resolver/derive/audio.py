@@ -14,7 +14,7 @@ from packaging.version import Version
 
 from envsolve.resolver.derive import _pyast
 from envsolve.resolver.derive._common import artifact_fields, yanked_fields
-from envsolve.resolver.derive._context import Context
+from envsolve.resolver.derive._context import DeriveContext
 from envsolve.resolver.derive._index import Dist
 from envsolve.resolver.derive._toml import Derived, ordered
 from envsolve.resolver.derive._wheel import RemoteWheel
@@ -31,7 +31,7 @@ def first_wheel(files: Sequence[Dist]) -> Dist | None:
     return min(wheels, key=lambda f: (f.upload_time or "", f.filename)) if wheels else None
 
 
-def _sources(ctx: Context, dist: Dist, prefix: str, ends: tuple[str, ...] = (".py",)) -> dict[str, ast.Module]:
+def _sources(ctx: DeriveContext, dist: Dist, prefix: str, ends: tuple[str, ...] = (".py",)) -> dict[str, ast.Module]:
     wheel = RemoteWheel(ctx.fetcher, dist)
     names = [n for n in wheel.names() if n.startswith(prefix) and n.endswith(ends)]
     return _pyast.parse_sources(wheel.read_many(names))
@@ -67,7 +67,7 @@ PYANNOTE_FIELDS = ("version", "released", "yanked", "yanked_reason", "python_req
                    "needs_plda", "artifact", "sha256", "evidence", "note", "source", "checked")
 
 
-def _pyannote_code(ctx: Context, dist: Dist) -> dict[str, Any]:
+def _pyannote_code(ctx: DeriveContext, dist: Dist) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         trees = _sources(ctx, dist, "pyannote/audio/")
         out: dict[str, Any] = {}
@@ -108,7 +108,7 @@ def _pyannote_code(ctx: Context, dist: Dist) -> dict[str, Any]:
     return ctx.facts.get(dist.sha256, "pyannote-code/2", read)
 
 
-def _spec_row(ctx: Context, version: Version, files: Sequence[Dist], f: Dist,
+def _spec_row(ctx: DeriveContext, version: Version, files: Sequence[Dist], f: Dist,
               wanted: dict[str, str]) -> tuple[Message, Row, list[str]]:
     """A release's row from its wheel's METADATA: the index facts, Requires-Python and the watched specs."""
     meta = ctx.metadata(f)
@@ -119,7 +119,7 @@ def _spec_row(ctx: Context, version: Version, files: Sequence[Dist], f: Dist,
     return meta, row, notes + more
 
 
-def derive_pyannote_audio(ctx: Context) -> Derived:
+def derive_pyannote_audio(ctx: DeriveContext) -> Derived:
     rows = []
     wanted = _pyast.fields("torch=torch torchaudio=torchaudio torchcodec=torchcodec huggingface-hub=huggingface_hub "
                            "onnxruntime=onnxruntime onnxruntime-gpu=onnxruntime_gpu speechbrain=speechbrain")
@@ -164,7 +164,7 @@ def derive_pyannote_audio(ctx: Context) -> Derived:
 # ---------------------------------------------------------------- huggingface_hub
 
 
-def _hub_state(ctx: Context, dist: Dist) -> list[str] | None:
+def _hub_state(ctx: DeriveContext, dist: Dist) -> list[str] | None:
     """use_auth_token handling of [hf_hub_download, snapshot_download] in one wheel."""
     def read() -> list[str] | None:
         wheel = RemoteWheel(ctx.fetcher, dist)
@@ -192,7 +192,7 @@ def _hub_state(ctx: Context, dist: Dist) -> list[str] | None:
     return ctx.facts.get(dist.sha256, "hub-auth/1", read)
 
 
-def derive_huggingface_hub(ctx: Context) -> Derived:
+def derive_huggingface_hub(ctx: DeriveContext) -> Derived:
     seen: list[tuple[str, list[str], Dist, list[Dist]]] = []
     for version, files in ctx.releases("huggingface_hub", pre=True).items():
         f = first_wheel(files)
@@ -241,7 +241,7 @@ WHISPERX_FIELDS = ("version", "released", "yanked", "yanked_reason", "python_req
 WHISPERX_CODE_FIELDS = ("faster_whisper_options", "pyannote_auth_keyword")
 
 
-def _whisperx_code(ctx: Context, dist: Dist) -> dict[str, Any]:
+def _whisperx_code(ctx: DeriveContext, dist: Dist) -> dict[str, Any]:
     """What whisperx passes to the packages under it: the keywords of faster-whisper's TranscriptionOptions
     (whisperx/asr.py load_model, `TranscriptionOptions(**default_asr_options)`) and of pyannote.audio's
     Pipeline.from_pretrained (whisperx/diarize.py)."""
@@ -258,7 +258,7 @@ def _whisperx_code(ctx: Context, dist: Dist) -> dict[str, Any]:
     return ctx.facts.get(dist.sha256, "whisperx-code/2", read)
 
 
-def derive_whisperx(ctx: Context) -> Derived:
+def derive_whisperx(ctx: DeriveContext) -> Derived:
     wanted = _pyast.fields("torch=torch torchaudio=torchaudio torchvision=torchvision ctranslate2=ctranslate2 "
                            "faster-whisper=faster_whisper pyannote-audio=pyannote_audio torchcodec=torchcodec "
                            "transformers=transformers huggingface-hub=huggingface_hub")

@@ -19,7 +19,7 @@ from typing import Any
 from packaging.version import Version
 
 from envsolve.resolver.derive._common import artifact_fields, yanked_fields
-from envsolve.resolver.derive._context import Context
+from envsolve.resolver.derive._context import DeriveContext
 from envsolve.resolver.derive._index import Dist
 from envsolve.resolver.derive._toml import Derived, ordered
 from envsolve.resolver.derive._wheel import RemoteWheel
@@ -121,7 +121,7 @@ def _fatbin(b: Any, off: int, size: int) -> list[tuple[int, int, tuple[int, int]
     return sorted(out)
 
 
-def wheel_elves(ctx: Context, dist: Dist) -> list[ElfInfo]:
+def wheel_elves(ctx: DeriveContext, dist: Dist) -> list[ElfInfo]:
     """Every bundled lib*.so* in the wheel, read once per wheel sha256."""
     def read() -> list[dict[str, Any]]:
         wheel = RemoteWheel(ctx.fetcher, dist)
@@ -260,7 +260,7 @@ def _note(row: Mapping[str, Any]) -> str | None:
     return "; ".join(parts) or None
 
 
-def derive_ctranslate2(ctx: Context) -> Derived:
+def derive_ctranslate2(ctx: DeriveContext) -> Derived:
     committed = ctx.committed(NAME)
     old = {str(r["version"]): r for r in committed.rows} if committed else {}
     rows = []

@@ -17,7 +17,7 @@ import shlex
 import subprocess
 from typing import Any
 
-from envsolve.resolver.derive._context import Context
+from envsolve.resolver.derive._context import DeriveContext
 from envsolve.resolver.derive._toml import Derived
 
 __all__ = ["NeedsCheckout", "derive_cuda_images"]
@@ -262,7 +262,7 @@ def ordered(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row.get(k) for k in FIELDS}
 
 
-def derive_cuda_images(ctx: Context) -> Derived:
+def derive_cuda_images(ctx: DeriveContext) -> Derived:
     repo = ctx.options.get("cuda_images_repo")
     if not repo:
         raise NeedsCheckout("cuda_images is read from a git checkout of nvidia/container-images/cuda, not from the "

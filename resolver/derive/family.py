@@ -28,7 +28,7 @@ from envsolve.resolver.derive._binary import (
     wheel_elves,
 )
 from envsolve.resolver.derive._common import artifact_fields, index_fields, pick_wheel, requirement
-from envsolve.resolver.derive._context import Context
+from envsolve.resolver.derive._context import DeriveContext
 from envsolve.resolver.derive._index import Dist
 from envsolve.resolver.derive._toml import Derived, ordered
 from envsolve.resolver.derive._wheel import RemoteWheel
@@ -85,7 +85,7 @@ class Consumer:
         return next((t for t in sorted(self.candidates, key=Version) if Version(t) >= floor), None)
 
 
-def torch_wheels(ctx: Context) -> dict[str, Dist]:
+def torch_wheels(ctx: DeriveContext) -> dict[str, Dist]:
     """torch release -> its PyPI Linux x86_64 wheel (cp311 where there is one), from 2.0.0 on."""
     def pick() -> dict[str, Dist]:
         out = {}
@@ -98,7 +98,7 @@ def torch_wheels(ctx: Context) -> dict[str, Dist]:
     return ctx.once("torch-wheels", pick)
 
 
-def torch_lib(ctx: Context, release: str, lib: str) -> dict[str, Any] | None:
+def torch_lib(ctx: DeriveContext, release: str, lib: str) -> dict[str, Any] | None:
     """ELF facts (needed, export hashes; arch flags for libtorch_python) of torch/lib/<lib> in that release."""
     dist = torch_wheels(ctx).get(release)
     if dist is None:
@@ -112,7 +112,7 @@ def torch_lib(ctx: Context, release: str, lib: str) -> dict[str, Any] | None:
     return found.get(member)
 
 
-def torch_closure(ctx: Context, release: str, libs: Sequence[str]) -> dict[str, dict[str, Any]]:
+def torch_closure(ctx: DeriveContext, release: str, libs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The torch libraries `libs` load (DT_NEEDED, transitively, inside torch/lib)."""
     out: dict[str, dict[str, Any]] = {}
     todo = list(libs)
@@ -128,7 +128,8 @@ def torch_closure(ctx: Context, release: str, libs: Sequence[str]) -> dict[str, 
     return out
 
 
-def _consumer(ctx: Context, project: str, version: Version, files: list[Dist], torches: Sequence[str]) -> Consumer:
+def _consumer(ctx: DeriveContext, project: str, version: Version, files: list[Dist],
+              torches: Sequence[str]) -> Consumer:
     c = Consumer(project, version, files, pick_wheel(files))
     if c.wheel is None:
         return c
@@ -142,12 +143,12 @@ def _consumer(ctx: Context, project: str, version: Version, files: list[Dist], t
     return c
 
 
-def consumers(ctx: Context) -> dict[str, list[Consumer]]:
+def consumers(ctx: DeriveContext) -> dict[str, list[Consumer]]:
     """Every torchaudio/torchvision/torchcodec release with its binary pairing (computed once per run)."""
     return ctx.once("family", lambda: _consumers(ctx))
 
 
-def _consumers(ctx: Context) -> dict[str, list[Consumer]]:
+def _consumers(ctx: DeriveContext) -> dict[str, list[Consumer]]:
     torches = sorted(torch_wheels(ctx), key=Version)
     out: dict[str, list[Consumer]] = {}
     for project, first in FIRST.items():
@@ -189,7 +190,7 @@ def _consumers(ctx: Context) -> dict[str, list[Consumer]]:
     return out
 
 
-def companions(ctx: Context, project: str) -> dict[str, Consumer]:
+def companions(ctx: DeriveContext, project: str) -> dict[str, Consumer]:
     """torch release -> the newest non-yanked release of `project` for it: one built for it (its exact pin, else
     its floor) that its binaries load with, or one that declares an open range (torchaudio 2.11.1: torch>=2.11, "or
     newer, including all future releases") from a floor at or below it, whose binaries load with it too. A build
@@ -297,7 +298,7 @@ TORCHAUDIO_FIELDS = ("version", "released", "yanked", "yanked_reason", "python",
                      "source", "checked")
 
 
-def torchaudio_api(ctx: Context, dist: Dist) -> dict[str, Any]:
+def torchaudio_api(ctx: DeriveContext, dist: Dist) -> dict[str, Any]:
     """What `import torchaudio` exposes of the watched I/O names (ast over the wheel's torchaudio/*.py)."""
     def read() -> dict[str, Any]:
         wheel = RemoteWheel(ctx.fetcher, dist)
@@ -363,7 +364,7 @@ def _walk_assign(tree: Any) -> list[Any]:
     return [n for n in ast.walk(tree) if isinstance(n, ast.Assign)]
 
 
-def derive_torchaudio(ctx: Context) -> Derived:
+def derive_torchaudio(ctx: DeriveContext) -> Derived:
     rows = []
     ever: set[str] = set()
     for c in consumers(ctx)["torchaudio"]:
@@ -417,7 +418,7 @@ TORCHVISION_FIELDS = ("version", "released", "yanked", "yanked_reason", "python"
                       "cuda_sonames", "artifact", "sha256", "evidence", "note", "source", "checked")
 
 
-def derive_torchvision(ctx: Context) -> Derived:
+def derive_torchvision(ctx: DeriveContext) -> Derived:
     rows = []
     for c in consumers(ctx)["torchvision"]:
         if c.wheel is None:
@@ -445,7 +446,7 @@ TORCHCODEC_FIELDS = ("version", "released", "yanked", "yanked_reason", "torch", 
                      "source", "checked")
 
 
-def _version_py(ctx: Context, c: Consumer) -> str:
+def _version_py(ctx: DeriveContext, c: Consumer) -> str:
     def read() -> str:
         wheel = RemoteWheel(ctx.fetcher, c.wheel)  # type: ignore[arg-type]
         name = "torchcodec/version.py"
@@ -454,7 +455,7 @@ def _version_py(ctx: Context, c: Consumer) -> str:
     return ctx.facts.get(c.wheel.sha256 if c.wheel else "", "torchcodec-version/1", read)
 
 
-def derive_torchcodec(ctx: Context) -> Derived:
+def derive_torchcodec(ctx: DeriveContext) -> Derived:
     tables: dict[str, dict[str, str]] = {}
     scanned: list[tuple[dict[str, Any], list[str], list[str], str, Consumer]] = []
     for c in consumers(ctx)["torchcodec"]:

@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from envsolve.resolver.derive._common import artifact_fields, yanked_fields
-from envsolve.resolver.derive._context import Context
+from envsolve.resolver.derive._context import DeriveContext
 from envsolve.resolver.derive._index import Dist
 from envsolve.resolver.derive._toml import Derived
 from envsolve.resolver.derive._wheel import RemoteWheel
@@ -118,7 +118,7 @@ def transcription_options(transcribe: str) -> list[str] | None:
     return class_fields(ast.parse(transcribe), "TranscriptionOptions")
 
 
-def derive_faster_whisper(ctx: Context) -> Derived:
+def derive_faster_whisper(ctx: DeriveContext) -> Derived:
     rows: list[dict[str, Any]] = []
     for version, files in ctx.releases(PROJECT).items():
         if version < FIRST:

@@ -19,7 +19,7 @@ from packaging.version import Version
 
 from envsolve.resolver.derive._binary import cuda_sonames
 from envsolve.resolver.derive._common import artifact_fields, index_fields
-from envsolve.resolver.derive._context import Context
+from envsolve.resolver.derive._context import DeriveContext
 from envsolve.resolver.derive._index import Dist
 from envsolve.resolver.derive._toml import Derived, ordered
 from envsolve.resolver.derive.family import FIRST_TORCH, Consumer, companions, header, torch_closure, torch_wheels
@@ -49,7 +49,7 @@ def linux_wheels(files: list[Dist], machine: str) -> dict[str, Dist]:
     return dict(sorted(out.items(), key=lambda kv: Version(kv[0])))
 
 
-def _requires(ctx: Context, dist: Dist) -> list[Requirement]:
+def _requires(ctx: DeriveContext, dist: Dist) -> list[Requirement]:
     return [Requirement(r) for r in ctx.metadata(dist).get_all("Requires-Dist") or []]
 
 
@@ -72,7 +72,7 @@ def nvidia_pins(reqs: list[Requirement], machine: str, python: str) -> dict[str,
     return pins
 
 
-def toolkit_pin(ctx: Context, version: str, extras: set[str], wanted: str) -> tuple[str, str, str] | None:
+def toolkit_pin(ctx: DeriveContext, version: str, extras: set[str], wanted: str) -> tuple[str, str, str] | None:
     """What cuda-toolkit==version with these extras pins `wanted` to on Linux x86_64 (its METADATA), as
     (package, version, evidence line); None when the release or the pin is not there."""
     files = next((f for v, f in ctx.releases("cuda-toolkit").items() if v == Version(version)), None)
@@ -90,7 +90,7 @@ def toolkit_pin(ctx: Context, version: str, extras: set[str], wanted: str) -> tu
     return None
 
 
-def pypi_row(ctx: Context, version: Version, files: list[Dist]) -> Row:
+def pypi_row(ctx: DeriveContext, version: Version, files: list[Dist]) -> Row:
     """The row of the build `pip install torch==version` gets from PyPI on Linux x86_64."""
     x86 = linux_wheels(files, "x86_64")
     seen = {py: nvidia_pins(_requires(ctx, f), "x86_64", py) for py, f in x86.items()}
@@ -175,7 +175,7 @@ def _pair(row: Row, version: str, pairs: Mapping[str, Mapping[str, Consumer]]) -
         row.setdefault("evidence", []).append(f"{field} {c.version} ({c.wheel.filename}): {why}{abi}")
 
 
-def derive_torch(ctx: Context) -> Derived:
+def derive_torch(ctx: DeriveContext) -> Derived:
     committed = ctx.committed("torch")
     curated: dict[str, list[Row]] = {}
     kept: dict[tuple[str, str], Row] = {}

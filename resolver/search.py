@@ -4,7 +4,7 @@ Variables are the workload's packages (plus the base image when planning an imag
 the workload's order; host facts are fixed candidates. After each choice the partial stack is
 checked; a failure's culprits become a no-good so the same clash is not tried again. If nothing
 fits, the search's findings become a `Failure` (envsolve.resolver.failure), which
-envsolve.resolver.explain turns into a layered explanation.
+envsolve.resolver.refusal turns into a layered explanation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from packaging.version import Version
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import CheckResult, check, satisfies
-from envsolve.resolver.explain import explain_failure
 from envsolve.resolver.failure import Exhausted, Failure, NoSolution, Rejection
 from envsolve.resolver.host import Host
 from envsolve.resolver.images import image_candidate, image_rows
@@ -31,6 +30,7 @@ from envsolve.resolver.packages import (
     torchaudio_candidate,
     torchvision_candidate,
 )
+from envsolve.resolver.refusal import explain_failure
 from envsolve.resolver.request import Request
 from envsolve.resolver.rulebook import (
     SITE,
