@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from envsolve.terminal import printable, printable_lines
 
 if TYPE_CHECKING:
+    from envsolve.derive import DriftReport
     from envsolve.pipeline.cluster import ClusterRun
     from envsolve.pipeline.runner import FileResult, Runner
-    from envsolve.resolver.derive import DriftReport
     from envsolve.resolver.doctor import DoctorReport
     from envsolve.resolver.host import Host
     from envsolve.resolver.matrices import Matrix

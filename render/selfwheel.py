@@ -30,7 +30,7 @@ from envsolve.render.grammar import GRAMMARS
 __all__ = ["PARTS", "EnvsolveSource", "build_wheel", "envsolve_source", "is_envsolve_wheel", "wheel_files"]
 
 # The folders pyproject.toml's package-dir maps under envsolve.* (tests/test_render_wheel.py checks they agree).
-PARTS = ("matrices", "pipeline", "render", "resolver", "templates")
+PARTS = ("derive", "matrices", "pipeline", "render", "resolver", "templates")  # pyproject's package-dir; test_packaging
 # zip cannot store times before 1980; a fixed time makes the archive a function of its files.
 EPOCH = (1980, 1, 1, 0, 0, 0)
 DIST_INFO_FILES = ("METADATA", "entry_points.txt", "top_level.txt")

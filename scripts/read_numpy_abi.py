@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import sys
 
-from envsolve.resolver.derive._http import Fetcher
-from envsolve.resolver.derive._index import Index
-from envsolve.resolver.derive._wheel import RemoteWheel
+from envsolve.derive._http import Fetcher
+from envsolve.derive._index import Index
+from envsolve.derive._wheel import RemoteWheel
 
 NEW, OLD = b"numpy._core._multiarray_umath", b"numpy.core._multiarray_umath"
 

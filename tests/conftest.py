@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ import pytest
 from envsolve.resolver.host import Host, parse_host
 
 TESTS = Path(__file__).parent
+# The folders pyproject.toml maps under envsolve.* (its package-dir): what a wheel built from a copy needs.
+MAPPED = sorted(set(tomllib.loads((TESTS.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+                    .values()))
 HOSTS = TESTS / "hosts"
 CASES = TESTS / "cases"
 
@@ -116,9 +120,8 @@ def every_host() -> list[str]:
 @pytest.fixture(scope="session")
 def envsolve_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """envsolve's wheel built from this checkout, for tests that install it into a throwaway environment."""
-    mapped = ["envsolve", "resolver", "pipeline", "matrices", "templates", "render"]
     path, _ = build_wheel(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("wheel"),
-                          ["pyproject.toml", "setup.py", "README.md", *source_files(mapped)])
+                          ["pyproject.toml", "setup.py", "README.md", *source_files(MAPPED)])
     return path
 
 

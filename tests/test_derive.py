@@ -17,12 +17,12 @@ import pytest
 from fixtures_index import FakeIndex, Served, c_library, serve, wheel
 
 from envsolve.cli import main
+from envsolve.derive import run
+from envsolve.derive._binary import torch_abi
+from envsolve.derive._common import pick_wheel, requirement
+from envsolve.derive._http import Fetcher, FetchProgress
+from envsolve.derive._index import PYPI, Index, configured_index, python_versions
 from envsolve.resolver import compiled
-from envsolve.resolver.derive import run
-from envsolve.resolver.derive._binary import torch_abi
-from envsolve.resolver.derive._common import pick_wheel, requirement
-from envsolve.resolver.derive._http import Fetcher, FetchProgress
-from envsolve.resolver.derive._index import PYPI, Index, configured_index, python_versions
 
 from fixtures_elf import HAVE_GCC
 
@@ -246,6 +246,6 @@ def test_plan_and_doctor_never_load_the_derivation() -> None:
     host = str(hosts / "colab-l4.json")
     code = (f"import sys, envsolve.cli as c; c.main(['plan', '--host', {host!r}, '--json']); "
             f"c.main(['doctor', '--host', {host!r}, '--json']); "
-            "print('DERIVE', 'envsolve.resolver.derive' in sys.modules)")
+            "print('DERIVE', 'envsolve.derive' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert "DERIVE False" in out

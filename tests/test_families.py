@@ -17,7 +17,7 @@ from envsolve.resolver.plan import make_plan
 from envsolve.resolver.request import Request
 
 ROOT = Path(__file__).resolve().parent.parent
-# The engine and the CLI; the derivation code (resolver/derive) reads the registry's Requires-Dist lines and
+# The engine and the CLI; the derivation code (derive) reads the registry's Requires-Dist lines and
 # names the dependencies it records in other rows, which is data, not a second registry.
 CODE = [p for p in [*(ROOT / "resolver").rglob("*.py"), *(ROOT / "envsolve").rglob("*.py")] if "derive" not in p.parts]
 

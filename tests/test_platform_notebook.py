@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -135,6 +136,7 @@ def test_the_kaggle_cell_keeps_torchs_cuda_libraries_and_the_stack_imports(envso
     cell = _cell(tmp_path, "kaggle", _host(tmp_path, "kaggle", KAGGLE), "faster-whisper",
                  "--envsolve-spec", str(envsolve_wheel))
     assert "nvidia-cublas-cu12==12.8.4.1" in cell.read_text()  # the plan's pin, which would replace torch's
+    shutil.copy2(cell.parent / envsolve_wheel.name, tmp_path)  # uploaded to the working folder, as a user would
     constraints = tmp_path / "pins.txt"
     constraints.write_text(_pins_for(site))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH", "LD_LIBRARY"))}
@@ -182,6 +184,7 @@ def test_the_colab_cell_that_replaces_torch_asks_for_a_restart_then_finishes(env
     assert main(["render", "colab", "--plan", str(tmp_path / "plan.json"), "--envsolve-spec", str(envsolve_wheel),
                  "-o", str(out)]) == 0
     cell = out / "colab-cell.py"
+    shutil.copy2(out / envsolve_wheel.name, tmp_path)  # uploaded to the working folder, as a user would
     base = standins.standin("colab-torch2.9.0", ["torch==2.9.0", "torchaudio==2.9.0", "torchvision==0.24.0"])
     venv = standins.copy(base, tmp_path / "colab")
     python = venv / "bin" / "python"

@@ -191,19 +191,23 @@ def test_the_batch_the_file_runs_transcribes_on_a_local_ray_head(tmp_path: Path)
     home = tmp_path / "home"
     home.mkdir()
     base = {**os.environ, "HOME": str(home)}
-    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
-                             "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base)
+    log = tmp_path / "head.log"
+    with log.open("wb") as sink:  # the head's own words, for a failure message
+        head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
+                                 "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
+                                start_new_session=True, stdout=sink, stderr=subprocess.STDOUT, env=base)
     try:
         env = {**base, "RAY_ADDRESS": f"127.0.0.1:{port}"}
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a loaded 2-core CI machine starts the GCS slowly
         while True:  # the head answers once its GCS is up
             probe = subprocess.run([str(ray_bin), "status", f"--address=127.0.0.1:{port}"], capture_output=True,
                                    timeout=60, env=env)
-            if probe.returncode == 0 or time.monotonic() > deadline:
+            if probe.returncode == 0 or head.poll() is not None or time.monotonic() > deadline:
                 break
-            time.sleep(2)
-        assert probe.returncode == 0, probe.stderr.decode()[-2000:]
+            time.sleep(3)
+        assert probe.returncode == 0, (f"head {'exited ' + str(head.returncode) if head.poll() is not None else 'up'}"
+                                       f":\n{log.read_text(errors='replace')[-3000:]}\nray status:\n"
+                                       f"{probe.stderr.decode(errors='replace')[:1500]}")
         run = subprocess.run([str(Path(sys.executable).parent / argv[0]), *argv[1:]], capture_output=True, text=True,
                              timeout=600, env=env)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]

@@ -1,10 +1,10 @@
-"""The ast readers behind the code-derived matrix fields (resolver/derive/_pyast.py), on small sources."""
+"""The ast readers behind the code-derived matrix fields (derive/_pyast.py), on small sources."""
 
 from __future__ import annotations
 
 import ast
 
-from envsolve.resolver.derive import _pyast
+from envsolve.derive import _pyast
 
 
 def test_torchaudio_uses_are_module_precise() -> None:

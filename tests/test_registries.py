@@ -1,5 +1,5 @@
 """Lists that prose or code must spell out are held to the registry they copy: the render kinds (render.KINDS),
-the built-in example hosts (envsolve/data/examples), the derivable matrices (resolver/derive DERIVABLE) and the
+the built-in example hosts (envsolve/data/examples), the derivable matrices (derive DERIVABLE) and the
 facts a host provides (rulebook.host_candidates). What can be derived is derived; these check the rest."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from conftest import HOSTS
 from envsolve.cli import build_parser
 from envsolve.commands import COMMANDS
+from envsolve.derive import DERIVABLE
 from envsolve.render import KINDS
-from envsolve.resolver.derive import DERIVABLE
 from envsolve.resolver.host import examples, read_host
 from envsolve.resolver.request import compute_types
 from envsolve.resolver.rulebook import host_candidates

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_wheel, source_files
+from conftest import MAPPED, build_wheel, source_files
 from envsolve.cli import main
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data" / "render"
-MAPPED = ["envsolve", "resolver", "pipeline", "matrices", "templates", "render"]
 
 
 @pytest.fixture(scope="module")

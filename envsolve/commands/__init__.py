@@ -43,7 +43,7 @@ COMMANDS: tuple[Command, ...] = (
             "and the wheels themselves (METADATA, ELF symbols and sonames, by HTTP range requests, cached) and "
             "reports what drifted and what it means for a rule, without writing: exit 0 no drift, 1 drift. "
             "`envsolve matrices refresh [NAME...]` rewrites them, keeping curated rows and fields.",
-            # commands/matrices.py puts the derivable ones in front, from resolver/derive's DERIVABLE.
+            # commands/matrices.py puts the derivable ones in front, from derive's DERIVABLE.
             epilog="The others are curated by hand. Progress goes to stderr; a first run reads about 20 GB (torch's "
             "libraries, streamed, nothing kept), a cached one seconds."),
     Command("explain", "explain a finding code with its sources",

@@ -26,7 +26,7 @@ def _max_age(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from envsolve.resolver.derive import DERIVABLE, NOT_FROM_THE_INDEX
+    from envsolve.derive import DERIVABLE, NOT_FROM_THE_INDEX
 
     from_index = [name for name in DERIVABLE if name not in NOT_FROM_THE_INDEX]
     parser.epilog = (f"Derivable: {', '.join(from_index)} (and {', '.join(NOT_FROM_THE_INDEX)}, from a git checkout). "
@@ -81,10 +81,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _derive(args: argparse.Namespace) -> int:
+    from envsolve.derive import matrices_dir
+    from envsolve.derive import run as derive
+    from envsolve.derive._http import DEFAULT_CACHE, FetchProgress
     from envsolve.report import format_matrix_drift
-    from envsolve.resolver.derive import matrices_dir
-    from envsolve.resolver.derive import run as derive
-    from envsolve.resolver.derive._http import DEFAULT_CACHE, FetchProgress
 
     options = {k: getattr(args, k) for k in ("cuda_images_repo", "cuda_images_rev", "cuda_images_label", "cog_repo")
                if getattr(args, k)}

@@ -13,9 +13,10 @@ import sysconfig
 import tempfile
 from importlib import metadata
 
-# envsolve itself, installed after the environment as its own step: a release from PyPI, or the wheel rendered
-# beside this cell (envsolve-0.1.0-py3-none-any.whl) once uploaded to the notebook (its path here).
-ENVSOLVE = "envsolve==0.1.0"
+# envsolve itself, installed after the environment as its own step: "" takes the wheel rendered beside this cell
+# (envsolve-0.1.0-py3-none-any.whl) once uploaded to the notebook's working folder, else envsolve==0.1.0 from PyPI;
+# or set a release or the wheel's path here.
+ENVSOLVE = ""
 MODEL = "large-v3"  # the faster-whisper model `!envsolve run` loads: a name (large-v3, distil-large-v3, ...) or a folder
 PACKAGES = [
     "torch==2.14.1+cu126",
@@ -113,10 +114,12 @@ else:
         print(f"no HF_TOKEN from Kaggle's secrets (Add-ons > Secrets) ({type(error).__name__}); gated diarization models will not load")
     if token:
         os.environ["HF_TOKEN"] = token
-    if subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", ENVSOLVE]).returncode != 0:
-        print(f"The environment is installed, but envsolve could not be installed from {ENVSOLVE!r} (no index has "
-              "this envsolve). Upload envsolve-0.1.0-py3-none-any.whl (rendered beside this cell), set ENVSOLVE at the top "
-              "to its path in the notebook, and run the cell again.")
+    wheel = "envsolve-0.1.0-py3-none-any.whl"  # uploaded to the working folder (Colab: /content, Kaggle: /kaggle/working)
+    envsolve = ENVSOLVE or (os.path.abspath(wheel) if os.path.isfile(wheel) else "envsolve==0.1.0")
+    if subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", envsolve]).returncode != 0:
+        print(f"The environment is installed, but envsolve could not be installed from {envsolve!r} (no index has "
+              "this envsolve). Upload envsolve-0.1.0-py3-none-any.whl (rendered beside this cell) to "
+              "the notebook's working folder, or set ENVSOLVE at the top to its path, and run the cell again.")
     else:
         subprocess.run([sys.executable, "-m", "envsolve", "doctor", "--workload", "pipeline", "--device",
                         "cuda"], check=False)

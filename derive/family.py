@@ -16,8 +16,8 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from envsolve.resolver.derive import _pyast
-from envsolve.resolver.derive._binary import (
+from envsolve.derive import _pyast
+from envsolve.derive._binary import (
     AbiResult,
     cuda_sonames,
     example,
@@ -27,11 +27,11 @@ from envsolve.resolver.derive._binary import (
     unpack_hashes,
     wheel_elves,
 )
-from envsolve.resolver.derive._common import artifact_fields, index_fields, pick_wheel, requirement
-from envsolve.resolver.derive._context import DeriveContext
-from envsolve.resolver.derive._index import Dist
-from envsolve.resolver.derive._toml import Derived, ordered
-from envsolve.resolver.derive._wheel import RemoteWheel
+from envsolve.derive._common import artifact_fields, index_fields, pick_wheel, requirement
+from envsolve.derive._context import DeriveContext
+from envsolve.derive._index import Dist
+from envsolve.derive._toml import Derived, ordered
+from envsolve.derive._wheel import RemoteWheel
 
 __all__ = ["FIRST_TORCH", "Consumer", "consumers", "derive_torchaudio", "derive_torchcodec", "derive_torchvision",
            "torch_lib", "torch_wheels"]

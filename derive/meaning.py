@@ -13,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from envsolve.resolver.derive._toml import Derived, RowChange
+from envsolve.derive._toml import Derived, RowChange
 
 __all__ = ["meanings", "own_requirements"]
 

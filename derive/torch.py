@@ -17,12 +17,12 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from envsolve.resolver.derive._binary import cuda_sonames
-from envsolve.resolver.derive._common import artifact_fields, index_fields
-from envsolve.resolver.derive._context import DeriveContext
-from envsolve.resolver.derive._index import Dist
-from envsolve.resolver.derive._toml import Derived, ordered
-from envsolve.resolver.derive.family import FIRST_TORCH, Consumer, companions, header, torch_closure, torch_wheels
+from envsolve.derive._binary import cuda_sonames
+from envsolve.derive._common import artifact_fields, index_fields
+from envsolve.derive._context import DeriveContext
+from envsolve.derive._index import Dist
+from envsolve.derive._toml import Derived, ordered
+from envsolve.derive.family import FIRST_TORCH, Consumer, companions, header, torch_closure, torch_wheels
 
 __all__ = ["derive_torch"]
 

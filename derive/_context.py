@@ -11,10 +11,10 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
-from envsolve.resolver.derive._facts import Facts
-from envsolve.resolver.derive._http import Fetcher, FetchProgress
-from envsolve.resolver.derive._index import Dist, Index
-from envsolve.resolver.derive._toml import load_dir
+from envsolve.derive._facts import Facts
+from envsolve.derive._http import Fetcher, FetchProgress
+from envsolve.derive._index import Dist, Index
+from envsolve.derive._toml import load_dir
 from envsolve.resolver.matrices import Matrix
 
 __all__ = ["DeriveContext"]

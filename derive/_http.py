@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
+from envsolve.derive import _cachefile
 from envsolve.errors import EnvsolveError
-from envsolve.resolver.derive import _cachefile
 
 __all__ = ["DEFAULT_CACHE", "FetchProgress", "Fetcher", "RegistryError"]
 

@@ -19,9 +19,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from envsolve.resolver.derive._dist import Dist
-from envsolve.resolver.derive._http import Fetcher, RegistryError
-from envsolve.resolver.derive._wheel import RemoteWheel
+from envsolve.derive._dist import Dist
+from envsolve.derive._http import Fetcher, RegistryError
+from envsolve.derive._wheel import RemoteWheel
 
 __all__ = ["PYPI", "Dist", "Index", "configured_index", "python_versions"]
 

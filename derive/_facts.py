@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from envsolve.resolver.derive import _cachefile
+from envsolve.derive import _cachefile
 
 __all__ = ["Facts"]
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from packaging.version import Version
 
-from envsolve.resolver.derive import _pyast
-from envsolve.resolver.derive._common import artifact_fields, yanked_fields
-from envsolve.resolver.derive._context import DeriveContext
-from envsolve.resolver.derive._index import Dist
-from envsolve.resolver.derive._toml import Derived, ordered
-from envsolve.resolver.derive._wheel import RemoteWheel
-from envsolve.resolver.derive.family import header
+from envsolve.derive import _pyast
+from envsolve.derive._common import artifact_fields, yanked_fields
+from envsolve.derive._context import DeriveContext
+from envsolve.derive._index import Dist
+from envsolve.derive._toml import Derived, ordered
+from envsolve.derive._wheel import RemoteWheel
+from envsolve.derive.family import header
 
 __all__ = ["derive_huggingface_hub", "derive_pyannote_audio", "derive_whisperx"]
 

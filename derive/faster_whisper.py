@@ -20,12 +20,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from envsolve.resolver.derive._common import artifact_fields, yanked_fields
-from envsolve.resolver.derive._context import DeriveContext
-from envsolve.resolver.derive._index import Dist
-from envsolve.resolver.derive._toml import Derived
-from envsolve.resolver.derive._wheel import RemoteWheel
-from envsolve.resolver.derive.family import header
+from envsolve.derive._common import artifact_fields, yanked_fields
+from envsolve.derive._context import DeriveContext
+from envsolve.derive._index import Dist
+from envsolve.derive._toml import Derived
+from envsolve.derive._wheel import RemoteWheel
+from envsolve.derive.family import header
 
 __all__ = ["derive_faster_whisper"]
 
@@ -113,7 +113,7 @@ def transcription_options(transcribe: str) -> list[str] | None:
     a caller may pass it (whisperx builds it from a dict)."""
     import ast
 
-    from envsolve.resolver.derive._pyast import class_fields
+    from envsolve.derive._pyast import class_fields
 
     return class_fields(ast.parse(transcribe), "TranscriptionOptions")
 

@@ -11,7 +11,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from envsolve.resolver.derive._index import Dist, python_versions
+from envsolve.derive._index import Dist, python_versions
 
 __all__ = ["artifact_fields", "index_fields", "pick_wheel", "requirement", "yanked_fields"]
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from envsolve.resolver.derive._dist import Dist
-from envsolve.resolver.derive._http import Fetcher
+from envsolve.derive._dist import Dist
+from envsolve.derive._http import Fetcher
 
 __all__ = ["Member", "RemoteWheel", "WheelError"]
 

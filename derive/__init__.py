@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from envsolve.derive import _cachefile
+from envsolve.derive._context import DeriveContext
+from envsolve.derive._http import DEFAULT_CACHE, Fetcher, FetchProgress
+from envsolve.derive._index import Index, configured_index
+from envsolve.derive._toml import Derived, RowChange, compare, keep_checked, render, sort_rows
 from envsolve.errors import EnvsolveError
-from envsolve.resolver.derive import _cachefile
-from envsolve.resolver.derive._context import DeriveContext
-from envsolve.resolver.derive._http import DEFAULT_CACHE, Fetcher, FetchProgress
-from envsolve.resolver.derive._index import Index, configured_index
-from envsolve.resolver.derive._toml import Derived, RowChange, compare, keep_checked, render, sort_rows
 from envsolve.terminal import printable
 
 __all__ = ["DERIVABLE", "DriftReport", "MatrixReport", "matrices_dir", "run"]
@@ -115,8 +115,8 @@ def run(mode: str, names: Sequence[str], *, folder: Path, index_url: str | None 
         cache: Path | None = DEFAULT_CACHE, max_age: float = 3600.0, progress: FetchProgress | None = None,
         options: Mapping[str, Any] | None = None) -> DriftReport:
     """Re-derive `names` (every derivable matrix when empty) and compare with `folder`; refresh also writes."""
-    from envsolve.resolver.derive.cuda_images import NeedsCheckout
-    from envsolve.resolver.derive.meaning import meanings
+    from envsolve.derive.cuda_images import NeedsCheckout
+    from envsolve.derive.meaning import meanings
 
     unknown = [n for n in names if n not in DERIVABLE]
     if unknown:

@@ -14,9 +14,9 @@ from typing import Any, BinaryIO
 
 from packaging.version import Version
 
-from envsolve.resolver.derive._facts import Facts
-from envsolve.resolver.derive._http import FetchProgress
-from envsolve.resolver.derive._wheel import RemoteWheel
+from envsolve.derive._facts import Facts
+from envsolve.derive._http import FetchProgress
+from envsolve.derive._wheel import RemoteWheel
 from envsolve.resolver.probe.elf import ElfError, ElfFile
 
 __all__ = ["CUDA_SONAME", "TORCH_LIBS", "AbiResult", "cuda_sonames", "symbol_hash", "torch_abi", "wheel_elves"]

@@ -17,8 +17,8 @@ import shlex
 import subprocess
 from typing import Any
 
-from envsolve.resolver.derive._context import DeriveContext
-from envsolve.resolver.derive._toml import Derived
+from envsolve.derive._context import DeriveContext
+from envsolve.derive._toml import Derived
 
 __all__ = ["NeedsCheckout", "derive_cuda_images"]
 
