@@ -240,7 +240,7 @@ def format_code(code: str, entry: Mapping[str, Any]) -> str:
 
 def format_probe(result: Probe) -> str:
     """`envsolve probe`: what this host has, and what each native consumer's loader picks."""
-    from envsolve.resolver.packages import FAMILIES
+    from envsolve.resolver.families import FAMILIES
 
     host = result.host
     lines = [f"envsolve probe: {describe_host(host)}", ""]

@@ -18,7 +18,7 @@ from envsolve.render.cloud import gpu_model
 from envsolve.render.grammar import checked
 from envsolve.render.selfwheel import EnvsolveSource
 from envsolve.resolver import matrices
-from envsolve.resolver.packages import FAMILIES
+from envsolve.resolver.families import FAMILIES
 from envsolve.resolver.plan import PYPI, SCHEMA
 from envsolve.resolver.python_source import python_source
 from envsolve.resolver.request import WORKLOADS

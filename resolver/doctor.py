@@ -9,11 +9,12 @@ from typing import Any
 from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import check
-from envsolve.resolver.host import Host
-from envsolve.resolver.model import Candidate, Finding, Require
-from envsolve.resolver.packages import FAMILIES, compute_type_rule, installed_candidates
+from envsolve.resolver.families import FAMILIES, release_versions
+from envsolve.resolver.host import Host, normalize
+from envsolve.resolver.model import Candidate, Finding, Provide, Require
+from envsolve.resolver.packages import compute_type_rule, nvidia_library_candidate
 from envsolve.resolver.request import check_compute_type, check_device
-from envsolve.resolver.rulebook import Runtime, candidate, host_candidates, split_local, torch_row
+from envsolve.resolver.rulebook import Context, Runtime, candidate, host_candidates, split_local, torch_row
 
 __all__ = ["DoctorReport", "diagnose"]
 
@@ -228,3 +229,44 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
             seen.add(key)
             out.append(f)
     return out
+
+
+def installed_candidates(host: Host, runtime: Runtime) -> tuple[list[Candidate], dict[str, list[Candidate]]]:
+    """Candidates for every package the host has installed (the doctor direction).
+
+    A package installed with an unknown version is a placeholder (it provides itself, version None),
+    and the second value holds, per such package, one candidate for each release the matrices know:
+    doctor reports what holds for every one of them (an aarch64 ctranslate2 is CPU-only whatever the version).
+    """
+    packages = host.packages or {}
+    pip_lib_files = {lib.path for lib in host.libraries or () if lib.origin == "pip"}
+    # torch's nvidia-* wheels are packages of their own; when the snapshot names none of them (a
+    # hand-written one), torch from pip is taken to have brought the ones it pins.
+    torch_brings_libs = not pip_lib_files and not any(d.startswith("nvidia-") for d in packages)
+    context = Context(host, runtime, torch_brings_libs)
+    out: list[Candidate] = []
+    releases: dict[str, list[Candidate]] = {}
+    for dist, version in sorted(packages.items()):
+        dist = normalize(dist)
+        if version is None and dist.startswith("nvidia-") and not pip_lib_files:
+            lib = nvidia_library_candidate(dist, None)
+            if lib is not None:
+                out.append(lib)
+                continue
+        if version is None:
+            out.append(candidate(dist, "(version unknown)", [Provide(f"pkg:{dist}", None)], [],
+                                 "installed, version unknown"))
+            if dist in FAMILIES:
+                build = FAMILIES[dist].build
+                releases[dist] = [build(v, context) for v in release_versions(dist)] or \
+                    [build("0", context)]  # no matrix: its rules need no version (onnxruntime-gpu)
+            continue
+        if dist in FAMILIES:
+            out.append(FAMILIES[dist].build(version, context))
+        elif dist.startswith("nvidia-") and not pip_lib_files:
+            lib = nvidia_library_candidate(dist, version)
+            if lib is not None:
+                out.append(lib)
+        else:
+            out.append(candidate(dist, version, [Provide(f"pkg:{dist}", split_local(version)[0])], []))
+    return out, releases

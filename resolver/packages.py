@@ -7,14 +7,13 @@ the gap is reported as unknown rather than guessed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from envsolve.resolver import matrices
 from envsolve.resolver.check import satisfies
-from envsolve.resolver.host import Host, normalize
+from envsolve.resolver.host import Host
 from envsolve.resolver.loadorder import TORCH_LOADED
 from envsolve.resolver.model import Candidate, Provide, Require
 from envsolve.resolver.pairing import torch_abi_rule
@@ -39,8 +38,10 @@ from envsolve.resolver.rulebook import (
     torch_rows,
 )
 
-__all__ = ["FAMILIES", "NUMPY_ABI", "compute_type_rule", "family_of", "installed_candidates", "optional_members",
-           "runs_on_gpu", "torch_candidate", "torchaudio_candidate", "torchcodec_candidate", "torchvision_candidate"]
+__all__ = ["NUMPY_ABI", "Builder", "compute_type_rule", "ctranslate2_candidate", "faster_whisper_candidate",
+           "huggingface_hub_candidate", "installed_torch", "matrix_candidate", "nvidia_library_candidate",
+           "onnxruntime_gpu_candidate", "pyannote_candidate", "runs_on_gpu", "torch_candidate", "torchaudio_candidate",
+           "torchcodec_candidate", "torchvision_candidate", "whisperx_candidate"]
 
 
 Builder = Callable[[str, Context], Candidate]
@@ -481,103 +482,3 @@ def nvidia_library_candidate(dist: str, version: str | None) -> Candidate | None
         return candidate(dist, version or "(version unknown)",
                          [pip_library(lib, version, int(major), int(cuda_major), dist)], [], f"{dist} wheel layout")
     return None
-
-
-@dataclass(frozen=True)
-class Family:
-    """A package family. Its entry in FAMILIES plus its matrix file is all the engine needs: the planner's
-    domains and blame, doctor's candidates and unknown-version expansion, and the probe report read it here."""
-
-    build: Builder
-    matrix: str | None = None  # the matrix whose rows are its releases (`version` field)
-    decided_by: str | None = None  # the planner variable whose choice fixes it (torchaudio: torch's row)
-    needed_by: tuple[str, ...] = ()  # an optional member: planned when a chosen row of these names a spec for it
-    plan_requires: tuple[str, ...] = ()  # row fields without which a release is never planned (a guess)
-    capabilities: tuple[str, ...] = ()  # capability prefixes it decides besides pkg:NAME
-
-    @property
-    def field(self) -> str:
-        """The field other rows name it by (pyannote_audio.toml's `torchcodec`, `speechbrain`)."""
-        return next(name for name, family in FAMILIES.items() if family is self).replace("-", "_")
-
-
-FAMILIES: dict[str, Family] = {
-    "torch": Family(installed_torch, capabilities=("torch-variant",)),
-    "torchaudio": Family(torchaudio_candidate, "torchaudio", decided_by="torch", capabilities=("api:torchaudio.",)),
-    "torchvision": Family(torchvision_candidate, decided_by="torch"),
-    "ctranslate2": Family(ctranslate2_candidate, "ctranslate2"),
-    "faster-whisper": Family(faster_whisper_candidate, "faster_whisper", capabilities=("kw:faster_whisper.",)),
-    "pyannote-audio": Family(pyannote_candidate, "pyannote_audio", capabilities=("kw:pyannote.audio.",)),
-    "whisperx": Family(whisperx_candidate, "whisperx"),
-    "torchcodec": Family(torchcodec_candidate, "torchcodec", needed_by=("pyannote-audio", "whisperx"),
-                         plan_requires=("torch",)),
-    "speechbrain": Family(matrix_candidate("speechbrain", "speechbrain", ("torch", "torchaudio")), "speechbrain",
-                          needed_by=("pyannote-audio",)),
-    "huggingface-hub": Family(huggingface_hub_candidate, capabilities=("hf:",)),  # pinned by the lock step
-    "onnxruntime-gpu": Family(onnxruntime_gpu_candidate),
-}
-
-
-def family_of(capability: str) -> str | None:
-    """The family a capability belongs to: pkg:NAME, or one of a family's capability prefixes."""
-    name = capability.removeprefix("pkg:")
-    if name in FAMILIES:
-        return name
-    return next((n for n, f in FAMILIES.items() if capability.startswith(f.capabilities) and f.capabilities), None)
-
-
-def optional_members(core: tuple[str, ...]) -> list[str]:
-    """The optional families a workload's core packages may pull in (torchcodec, speechbrain), in registry order."""
-    return [name for name, f in FAMILIES.items() if f.needed_by and set(f.needed_by) & set(core)
-            and name not in core]
-
-
-def release_versions(dist: str) -> list[str]:
-    """Every release the matrices know for a package (torch: every build, as version+variant)."""
-    if dist == "torch":
-        return [f"{r['torch']}+{r['variant']}" for r in torch_rows()]
-    if dist == "torchvision":
-        return sorted({str(r["torchvision"]) for r in torch_rows() if r.get("torchvision")})
-    family = FAMILIES.get(dist)
-    return [str(r["version"]) for r in matrices.load(family.matrix)] if family and family.matrix else []
-
-
-def installed_candidates(host: Host, runtime: Runtime) -> tuple[list[Candidate], dict[str, list[Candidate]]]:
-    """Candidates for every package the host has installed (the doctor direction).
-
-    A package installed with an unknown version is a placeholder (it provides itself, version None),
-    and the second value holds, per such package, one candidate for each release the matrices know:
-    doctor reports what holds for every one of them (an aarch64 ctranslate2 is CPU-only whatever the version).
-    """
-    packages = host.packages or {}
-    pip_lib_files = {lib.path for lib in host.libraries or () if lib.origin == "pip"}
-    # torch's nvidia-* wheels are packages of their own; when the snapshot names none of them (a
-    # hand-written one), torch from pip is taken to have brought the ones it pins.
-    torch_brings_libs = not pip_lib_files and not any(d.startswith("nvidia-") for d in packages)
-    context = Context(host, runtime, torch_brings_libs)
-    out: list[Candidate] = []
-    releases: dict[str, list[Candidate]] = {}
-    for dist, version in sorted(packages.items()):
-        dist = normalize(dist)
-        if version is None and dist.startswith("nvidia-") and not pip_lib_files:
-            lib = nvidia_library_candidate(dist, None)
-            if lib is not None:
-                out.append(lib)
-                continue
-        if version is None:
-            out.append(candidate(dist, "(version unknown)", [Provide(f"pkg:{dist}", None)], [],
-                                 "installed, version unknown"))
-            if dist in FAMILIES:
-                build = FAMILIES[dist].build
-                releases[dist] = [build(v, context) for v in release_versions(dist)] or \
-                    [build("0", context)]  # no matrix: its rules need no version (onnxruntime-gpu)
-            continue
-        if dist in FAMILIES:
-            out.append(FAMILIES[dist].build(version, context))
-        elif dist.startswith("nvidia-") and not pip_lib_files:
-            lib = nvidia_library_candidate(dist, version)
-            if lib is not None:
-                out.append(lib)
-        else:
-            out.append(candidate(dist, version, [Provide(f"pkg:{dist}", split_local(version)[0])], []))
-    return out, releases

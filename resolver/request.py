@@ -19,7 +19,7 @@ __all__ = ["WORKLOADS", "Request", "check_compute_type", "check_device", "comput
 
 # The packages each workload installs, in the order the planner decides them (the most
 # constraining first, so conflicts surface early). Optional members (torchcodec, ...) follow
-# from packages.FAMILIES: planned when a chosen row asks for them.
+# from families.FAMILIES: planned when a chosen row asks for them.
 WORKLOADS: dict[str, tuple[str, ...]] = {
     "pipeline": ("torch", "ctranslate2", "faster-whisper", "pyannote-audio"),
     "whisperx": ("whisperx", "torch", "ctranslate2", "faster-whisper", "pyannote-audio"),
@@ -88,7 +88,7 @@ class Request:
 
     def plannable(self) -> tuple[str, ...]:
         """The packages a constraint may name: those the planner decides for this workload."""
-        from envsolve.resolver.packages import optional_members
+        from envsolve.resolver.families import optional_members
 
         return (*self.packages, *optional_members(self.packages))
 
@@ -133,7 +133,7 @@ class Request:
             raise bad("has an invalid version specifier") from None
         plannable = self.plannable()
         if name not in plannable:
-            from envsolve.resolver.packages import FAMILIES
+            from envsolve.resolver.families import FAMILIES
 
             if name in FAMILIES:
                 # A package family envsolve knows: the planner honours it (torchaudio picks the torch rows that

@@ -19,13 +19,11 @@ from envsolve.errors import EnvsolveError
 from envsolve.resolver import matrices
 from envsolve.resolver.check import CheckResult, check, satisfies
 from envsolve.resolver.failure import Exhausted, Failure, NoSolution, Rejection
+from envsolve.resolver.families import FAMILIES, family_of, optional_members
 from envsolve.resolver.host import Host
 from envsolve.resolver.images import image_candidate, image_rows
 from envsolve.resolver.model import Candidate, Finding, Provide, Require
 from envsolve.resolver.packages import (
-    FAMILIES,
-    family_of,
-    optional_members,
     torch_candidate,
     torchaudio_candidate,
     torchvision_candidate,

@@ -1,4 +1,4 @@
-"""A package family is one matrix file plus one entry in packages.FAMILIES: nothing else names it.
+"""A package family is one matrix file plus one entry in families.FAMILIES: nothing else names it.
 
 speechbrain (a dependency of every pyannote.audio 3.x) was added that way; these tests hold the next
 family to the same rule.
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import load_host
-from envsolve.resolver import matrices, packages
+from envsolve.resolver import families, matrices
 from envsolve.resolver.doctor import diagnose
 from envsolve.resolver.plan import make_plan
 from envsolve.resolver.request import Request
@@ -24,16 +24,16 @@ CODE = [p for p in [*(ROOT / "resolver").rglob("*.py"), *(ROOT / "envsolve").rgl
 
 def test_speechbrain_is_named_only_by_its_registry_entry() -> None:
     naming = sorted(str(p.relative_to(ROOT)) for p in CODE if "speechbrain" in p.read_text())
-    assert naming == ["resolver/packages.py"]
+    assert naming == ["resolver/families.py"]
     assert "speechbrain" in matrices.names()
 
 
 def test_every_family_with_a_matrix_has_rows_and_every_optional_member_is_named_by_its_dependents() -> None:
-    for name, family in packages.FAMILIES.items():
+    for name, family in families.FAMILIES.items():
         if family.matrix:
             assert len(matrices.load(family.matrix)) > 0, name
         for dependent in family.needed_by:
-            matrix = packages.FAMILIES[dependent].matrix
+            matrix = families.FAMILIES[dependent].matrix
             assert matrix and any(family.field in row for row in matrices.load(matrix)), (name, dependent)
 
 
@@ -44,6 +44,6 @@ def test_the_entry_is_what_plans_and_checks_it(monkeypatch: pytest.MonkeyPatch) 
                                                             "speechbrain": "1.0.3"}})
     assert any(f.subject.startswith("speechbrain") for f in diagnose(doctor_host).findings)
     # Without the entry the same engine neither plans nor checks it.
-    monkeypatch.delitem(packages.FAMILIES, "speechbrain")
+    monkeypatch.delitem(families.FAMILIES, "speechbrain")
     assert "speechbrain" not in {p.name for p in make_plan(host, Request()).pins}
     assert not any(f.subject.startswith("speechbrain") for f in diagnose(doctor_host).findings)
