@@ -51,7 +51,7 @@ class DeriveContext:
             self._memo[key] = compute()
         return self._memo[key]  # type: ignore[no-any-return]
 
-    def committed(self, name: str) -> Matrix | None:
+    def committed(self, name: str) -> Matrix[Any] | None:
         return self.once(f"committed:{name}", lambda: load_dir(self.matrices_dir, name))
 
     def releases(self, project: str, *, pre: bool = False) -> dict[Any, list[Dist]]:

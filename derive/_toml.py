@@ -92,7 +92,8 @@ class RowChange:
         return [f for f in names if f not in VOLATILE and self.old.get(f) != self.new.get(f)]
 
 
-def compare(derived: Derived, committed: Matrix | None) -> tuple[list[Row], list[Mapping[str, Any]], list[RowChange]]:
+def compare(derived: Derived, committed: Matrix[Any] | None
+            ) -> tuple[list[Row], list[Mapping[str, Any]], list[RowChange]]:
     """(rows only derived, rows only committed, rows whose facts differ); `checked` is not a fact."""
     old = {derived.key_of(r): r for r in (committed.rows if committed else ())}
     new = {derived.key_of(r): clean(r) for r in derived.rows}
@@ -102,7 +103,7 @@ def compare(derived: Derived, committed: Matrix | None) -> tuple[list[Row], list
     return added, removed, changed
 
 
-def keep_checked(derived: Derived, committed: Matrix | None) -> None:
+def keep_checked(derived: Derived, committed: Matrix[Any] | None) -> None:
     """Carry the committed `checked` onto rows whose facts did not change, and curated fields onto every row."""
     old = {derived.key_of(r): r for r in (committed.rows if committed else ())}
     for i, row in enumerate(derived.rows):
@@ -118,7 +119,7 @@ def keep_checked(derived: Derived, committed: Matrix | None) -> None:
         derived.rows[i] = merged
 
 
-def load_dir(folder: Path, name: str) -> Matrix | None:
+def load_dir(folder: Path, name: str) -> Matrix[Any] | None:
     path = folder / f"{name}.toml"
     if not path.exists():
         return None

@@ -129,12 +129,12 @@ def format_findings(host: Host, report: DoctorReport) -> str:
     return _join(lines)
 
 
-def format_matrix_list(matrices: Iterable[Matrix]) -> str:
+def format_matrix_list(matrices: Iterable[Matrix[Any]]) -> str:
     """`envsolve matrices`: every matrix with its title and size."""
     return "\n".join(table([(m.name, m.title, str(len(m))) for m in matrices], ("matrix", "title", "rows"), indent=""))
 
 
-def format_matrix(matrix: Matrix, columns: Sequence[str] | None = None) -> str:
+def format_matrix(matrix: Matrix[Any], columns: Sequence[str] | None = None) -> str:
     """`envsolve matrices NAME`: the rows as a table (the first nine fields unless `columns` are given)."""
     fields: list[str] = list(columns or [])
     if not fields:

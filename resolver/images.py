@@ -34,10 +34,10 @@ def image_rows(gpu: bool, pathway: str, python: str, flavors: tuple[str, ...] | 
     (every flavour under A, whose image libraries ctranslate2 may use; base under B) or a Debian bookworm
     Python image for CPU stacks."""
     if not gpu:
-        row = matrices.load("os_glibc").one(os="debian12")
-        return [(str(row["image"]).format(python=python), row)] if row else []
+        cpu = matrices.load("os_glibc").one(os="debian12")
+        return [(str(cpu["image"]).format(python=python), cpu)] if cpu else []
     flavors = flavors or (FLAVORS if pathway == "A" else ("base",))
-    rows = []
+    rows: list[tuple[str, Mapping[str, Any], int]] = []
     for row in matrices.load("cuda_images"):
         if row.get("status") != "supported":
             continue

@@ -38,11 +38,11 @@ def test_load_does_not_parse_toml_when_the_compiled_file_is_fresh(monkeypatch: p
         raise AssertionError("parsed the TOML")
 
     monkeypatch.setattr(compiled, "parse_toml", refuse)
-    matrices.load.cache_clear()
+    matrices.clear_cache()
     try:
         assert len(matrices.load("torch")) > 0 and matrices.load("gpus").header.startswith("curated by hand")
     finally:
-        matrices.load.cache_clear()
+        matrices.clear_cache()
 
 
 def _table(rows: str) -> bytes:
@@ -77,3 +77,11 @@ def test_the_check_script_agrees() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "compile_matrices.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_row_types_are_those_of_the_matrices() -> None:
+    """resolver/rows.py (a TypedDict per matrix) and matrices.load's overloads are generated from the rows: mypy
+    checks the fields code reads against them only while they are current."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_rows.py"), "--check"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
