@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
 from envsolve.resolver import matrices
 from envsolve.resolver.host import Host, normalize
 from envsolve.resolver.model import Candidate, LibraryNeed, Provide, Require
+
+if TYPE_CHECKING:
+    from envsolve.resolver.rows import TorchRow
 
 __all__ = ["SITE", "WATCHED_TORCHAUDIO_API", "Context", "Runtime", "arch_rule", "candidate", "compatible_archs",
            "ct2_on_gpu", "driver_rule", "family_rule", "gpu_cc", "host_candidates", "library_rule", "pip_lib_dir",
@@ -170,11 +173,11 @@ def ffmpeg_major(host: Host) -> str | None:
 
 
 @cache
-def torch_rows() -> tuple[Mapping[str, Any], ...]:
+def torch_rows() -> tuple[TorchRow, ...]:
     return tuple(matrices.load("torch"))
 
 
-def torch_row(version: str, variant: str | None) -> Mapping[str, Any] | None:
+def torch_row(version: str, variant: str | None) -> TorchRow | None:
     """The matrix row of an installed torch; no local label means the PyPI default build."""
     base, local = split_local(version)
     rows = [r for r in torch_rows() if r["torch"] == base]
@@ -287,7 +290,8 @@ def _cuda_range_rule(name: str, cuda_major: int | None, host: Host, source: str)
 def pip_library_wheel(lib: str, major: int, cuda_major: int) -> tuple[str, str] | None:
     """The newest nvidia-* wheel pin any torch build uses for this library, major and CUDA major."""
     best: tuple[Version, str, str] | None = None
-    for row in torch_rows():
+    for typed in torch_rows():
+        row: Mapping[str, Any] = typed  # fields named from `lib` (cublas_package, cudnn_major)
         # A row that pins no wheel of this library (PyTorch-index builds record only the version) names
         # nothing installable: never turn its absent package name into a pin.
         if row.get("cuda_major") != cuda_major or not row.get(lib) or not row.get(f"{lib}_package"):

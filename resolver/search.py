@@ -187,10 +187,10 @@ class Planner:
     def _torch_domain(self, spec: str) -> list[Choice]:
         installed = self.host.package("torch")
         keep = self.keeps_preinstalled
-        rows = list(torch_rows())
+        rows: list[Mapping[str, Any]] = list(torch_rows())  # constraints name fields: torchaudio, torchvision
         if keep and installed:
-            row = torch_row(installed, None)
-            rows = [row] if row else []
+            preinstalled = torch_row(installed, None)
+            rows = [preinstalled] if preinstalled else []
             if not rows:
                 raise EnvsolveError("preinstalled-unknown", f"The preinstalled torch {installed} is not in "
                                     "matrices/torch.toml, so envsolve cannot plan around it.",
