@@ -114,6 +114,8 @@ class Planner:
         if self.keeps_preinstalled:
             self.notes.append(f"keeping the {host.platform} platform's preinstalled torch {installed} "
                               "(pass --replace-preinstalled to allow replacing it)")
+        # A kept torch the workload does not plan (faster-whisper on Kaggle) is part of every stack checked.
+        self.kept_torch = self._kept_torch() if "torch" not in self.variables else ()
 
     def _refuse_unplanned_constraints(self) -> None:
         """A constraint on a package this plan does not decide would be silently ignored: refuse it instead."""
@@ -366,7 +368,7 @@ class Planner:
 
     def evaluate(self, chosen: Mapping[str, Choice]) -> CheckResult:
         wheels, env = self.library_wheels(chosen)
-        stack = [*self.fixed, *(c for choice in chosen.values() for c in choice.candidates), *wheels]
+        stack = [*self.fixed, *self.kept_torch, *(c for choice in chosen.values() for c in choice.candidates), *wheels]
         return check(stack, self._host_with_env(env), self._settled(set(chosen)), torch_first=self.torch_first)
 
     def _settled(self, decided: set[str]) -> Callable[[str], bool]:
@@ -406,8 +408,8 @@ class Planner:
         if "torch" in self.variables and "torch" not in chosen:
             return [], {}
         torch = chosen.get("torch")
-        torch_libs = {p.capability[4:]: p for c in (torch.candidates[:1] if torch else ()) for p in c.provides
-                      if p.capability.startswith("lib:")}
+        torch_libs = {p.capability[4:]: p for c in (torch.candidates[:1] if torch else self.kept_torch)
+                      for p in c.provides if p.capability.startswith("lib:")}
         cuda_major = int(ct2.row.get("cuda_major") or 0)
         needs = {"cublas": cuda_major, "cudnn": int(ct2.row.get("cudnn_major") or 0)}
         wheels: list[Candidate] = []
@@ -433,10 +435,19 @@ class Planner:
         env = {"LD_LIBRARY_PATH": ":".join(dict.fromkeys(dirs))} if dirs else {}
         return wheels, env
 
+    def _kept_torch(self) -> tuple[Candidate, ...]:
+        """A platform's preinstalled torch that a workload without torch keeps (faster-whisper on Kaggle): the
+        nvidia-* wheels it pins stay installed, so ctranslate2 uses them as it would a chosen torch's, and no
+        second version of a wheel torch pins is planned (pip would replace torch's, or refuse)."""
+        installed = self.host.package("torch")
+        row = torch_row(installed, None) if self.keeps_preinstalled and installed else None
+        return (torch_candidate(row, self.context),) if row else ()
+
     def _solution(self, chosen: dict[str, Choice]) -> Solution:
         wheels, env = self.library_wheels(chosen)
         result = self.evaluate(chosen)
-        return Solution(self.host, self.request, self.python, self.pathway, self.runtime, self.fixed, dict(chosen),
+        return Solution(self.host, self.request, self.python, self.pathway, self.runtime,
+                        [*self.fixed, *self.kept_torch], dict(chosen),
                         wheels, env, result, self.rejections, self.notes)
 
 

@@ -186,11 +186,12 @@ def test_the_batch_the_file_runs_transcribes_on_a_local_ray_head(tmp_path: Path)
     port = _free_port()
     ray_bin = Path(sys.executable).parent / "ray"
     temp = Path("/tmp") / f"ray-es-{os.getpid()}"  # Ray's socket paths must stay short
-    # A home of its own: a token in the machine's ~/.ray/auth_token would make the client, not this head, ask
-    # for token authentication.
+    # Authentication off, and a home of its own: Ray 2.60's in-process ray.init (tests/test_cluster.py, run
+    # earlier in this process) turns token authentication on for the process (RAY_AUTH_MODE=token, inherited here)
+    # and writes ~/.ray/auth_token; a head and client that disagree on it fail.
     home = tmp_path / "home"
     home.mkdir()
-    base = {**os.environ, "HOME": str(home)}
+    base = {**os.environ, "HOME": str(home), "RAY_AUTH_MODE": "disabled"}
     log = tmp_path / "head.log"
     with log.open("wb") as sink:  # the head's own words, for a failure message
         head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
