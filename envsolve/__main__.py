@@ -1,3 +1,3 @@
-from envsolve.cli import main
+from envsolve.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -11,10 +11,9 @@ import argparse
 import importlib
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 
-from envsolve import __version__
+from envsolve import __version__, stop
 from envsolve.commands import COMMANDS
 from envsolve.errors import EnvsolveError
 from envsolve.terminal import printable, printable_lines
@@ -55,41 +54,53 @@ def _command_word(argv: Sequence[str]) -> str:
     return next((word for word in argv if not word.startswith("-")), "")
 
 
-def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM (kill, docker stop, a CI timeout) ends the run as Ctrl-C does: atomic writes remove their
-    # temporary files on the way out and finished outputs stay.
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+    """Run one command in this process (tests, embedding); signal handlers are as before when it returns."""
+    with stop.on_signals():
         return _main(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return _main(argv)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+
+def entry() -> None:
+    """The process's own entry (the console script, `python -m envsolve`): exit with the command's code.
+
+    SIGTERM and SIGINT stay stop requests until the result is known, then are ignored while the interpreter
+    exits: a `docker stop` at that moment must not turn a finished run into a death by signal."""
+    with stop.on_signals(afterwards=signal.SIG_IGN):
+        code = _main(None)
+    raise SystemExit(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(only=_command_word(argv))
     try:
+        # Inside the try: building the parser imports the command's modules, which a stop may interrupt.
+        parser = build_parser(only=_command_word(argv))
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
         return int(args.func(args))
+    except KeyboardInterrupt:
+        return _interrupted()
     except EnvsolveError as error:
+        if stop.requested():  # a library turned the interrupt into its own failure
+            return _interrupted()
         text = error.render()
         print(printable_lines(text) if error.multiline else printable(text), file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         return 0
+    except Exception:
+        if stop.requested():
+            return _interrupted()
+        raise
+
+
+def _interrupted() -> int:
+    stop.forget_interrupt_in_exec()
+    print("interrupted", file=sys.stderr)
+    return stop.EXIT_CODE
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envsolve import stop
 from envsolve.atomic import output_lock
 from envsolve.errors import EnvsolveError
 from envsolve.pipeline.asr import AsrOptions, LoadedModel, load_model, transcribe
@@ -243,6 +244,15 @@ def finished(options: RunOptions, formats: list[str], stem: str) -> bool:
     return not options.overwrite and all(p.exists() for p in output_paths(options.output_dir, stem, formats).values())
 
 
+def _record_failure(result: FileResult, error: Exception) -> None:
+    result.status = "failed"
+    if isinstance(error, EnvsolveError):
+        result.error, result.reference = error.render(), error.reference
+    else:
+        result.reference = "internal-error"
+        result.error = f"internal error (a bug in envsolve, please report it): {type(error).__name__}: {error}"
+
+
 class Runner:
     """Runs a batch. `model` may be passed in to share one loaded Whisper model between runs."""
 
@@ -275,6 +285,7 @@ class Runner:
             self.progress.note(note)
         stems: dict[str, str] = {}
         for name, target in inputs:
+            stop.check()
             result = FileResult(name)
             try:
                 if isinstance(target, EnvsolveError):
@@ -283,13 +294,13 @@ class Runner:
                 # Per output: a second run into the same folder waits here, then finds the outputs and skips.
                 with output_lock(self.options.output_dir, target.stem):
                     self._process(target, result)
-            except _Fatal as fatal:
-                raise fatal.error from None
-            except EnvsolveError as error:
-                result.status, result.error, result.reference = "failed", error.render(), error.reference
             except Exception as error:
-                result.status, result.reference = "failed", "internal-error"
-                result.error = f"internal error (a bug in envsolve, please report it): {type(error).__name__}: {error}"
+                # A failure after a stop request is the stop, caught and rewrapped by a library on the way
+                # (envsolve.stop): the run ends as interrupted, and this file is not reported as broken.
+                stop.check()
+                if isinstance(error, _Fatal):
+                    raise error.error from None
+                _record_failure(result, error)
             result.peak_rss_mb = _peak_rss_mb()
             result.peak_vram_mb = _peak_vram_mb()
             self.progress.result(result.record())

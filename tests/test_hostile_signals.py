@@ -85,12 +85,24 @@ def test_sigterm_is_handled_as_ctrl_c(tmp_path: Path, delay: float) -> None:
     stdout, stderr = run.communicate(timeout=120)
     if run.returncode == 0:  # finished before the signal: nothing to check about interruption
         return
-    assert run.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr + stdout
+    assert run.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr + stdout, stderr
     assert not RAW_CONTROL.search(stdout + stderr)
     if out.exists():
         assert stray_files(out) == []
         for transcript in out.glob("*.json"):
             json.loads(transcript.read_text())  # every output that exists is whole
+
+
+@needs_speech
+@PIPELINE[0]
+@PIPELINE[1]
+def test_a_second_sigterm_ends_the_run_at_once(tmp_path: Path) -> None:
+    run = _run(_inputs(tmp_path, 6), tmp_path / "out")
+    time.sleep(1.5)
+    run.send_signal(signal.SIGTERM)
+    run.send_signal(signal.SIGTERM)
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode in (0, 130) and "Traceback" not in stderr + stdout, stderr
 
 
 @needs_speech
