@@ -53,7 +53,10 @@ def on_signals(afterwards: signal.Handlers | None = None) -> Iterator[None]:
         yield
         return
     _requested.clear()
-    previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
+    # A signal the parent set to be ignored stays ignored (a job started with `&` from a script ignores
+    # Ctrl-C, as Python itself leaves it).
+    previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:

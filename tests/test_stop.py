@@ -66,3 +66,11 @@ def test_python_m_exits_with_our_code_after_an_interrupt_inside_exec(tmp_path: P
     plain = subprocess.run([sys.executable, "-m", "probe", "keep"], env=env, cwd=tmp_path, timeout=60)
     if sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 10), (3, 11), (3, 12)):
         assert plain.returncode == -signal.SIGINT  # what the workaround is for, on the interpreters we ship to
+
+
+def test_a_signal_the_parent_ignored_stays_ignored() -> None:
+    code = ("import os, signal\nfrom envsolve import stop\nwith stop.on_signals():\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n    assert not stop.requested()\nprint('still here')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert result.returncode == 0 and result.stdout == "still here\n", result.stderr
