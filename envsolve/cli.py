@@ -67,6 +67,7 @@ def entry() -> None:
     exits: a `docker stop` at that moment must not turn a finished run into a death by signal."""
     with stop.on_signals(afterwards=signal.SIG_IGN):
         code = _main(None)
+    stop.forget_interrupt_in_exec()  # an interrupt caught anywhere on the way must not override the code
     raise SystemExit(code)
 
 
@@ -97,7 +98,6 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _interrupted() -> int:
-    stop.forget_interrupt_in_exec()
     print("interrupted", file=sys.stderr)
     return stop.EXIT_CODE
 

@@ -71,7 +71,8 @@ def forget_interrupt_in_exec() -> None:
     exec) ends in KeyboardInterrupt, even when a caller catches it; under `python -m`, Py_RunMain then kills
     the process with SIGINT (exit -2) instead of exiting with the code we return (Modules/main.c,
     pymain_run_module and Py_RunMain; bpo-1054041). Every string exec resets the flag when it starts, so an
-    empty one clears it.
+    empty one clears it. The process entry calls it last, whatever the code: a library may have swallowed the
+    interrupt and let the run finish.
     """
     if sys.implementation.name == "cpython":
         exec("")  # a constant empty string: see above

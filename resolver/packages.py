@@ -7,7 +7,7 @@ the gap is reported as unknown rather than guessed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -37,9 +37,6 @@ from envsolve.resolver.rulebook import (
     torch_row,
     torch_rows,
 )
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["NUMPY_ABI", "Builder", "compute_type_rule", "ctranslate2_candidate", "faster_whisper_candidate",
            "huggingface_hub_candidate", "installed_torch", "matrix_candidate", "nvidia_library_candidate",

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 __all__ = [
-    "ROW_TYPES",
     "BinaryWheelsRow",
     "CloudGpusRow",
     "ComputeTypesRow",
@@ -463,31 +462,3 @@ class WorkloadsRow(TypedDict, total=False):
     source: str
     torch_first: bool
     workload: str
-
-
-ROW_TYPES: dict[str, type] = {
-    "binary_wheels": BinaryWheelsRow,
-    "cloud_gpus": CloudGpusRow,
-    "compute_types": ComputeTypesRow,
-    "ctranslate2": Ctranslate2Row,
-    "cuda_arch": CudaArchRow,
-    "cuda_driver": CudaDriverRow,
-    "cuda_driver_floor": CudaDriverFloorRow,
-    "cuda_images": CudaImagesRow,
-    "faster_whisper": FasterWhisperRow,
-    "ffmpeg": FfmpegRow,
-    "gpus": GpusRow,
-    "huggingface_hub": HuggingfaceHubRow,
-    "numpy_abi": NumpyAbiRow,
-    "os_glibc": OsGlibcRow,
-    "ptx_isa": PtxIsaRow,
-    "pyannote_audio": PyannoteAudioRow,
-    "source_builds": SourceBuildsRow,
-    "speechbrain": SpeechbrainRow,
-    "torch": TorchRow,
-    "torchaudio": TorchaudioRow,
-    "torchcodec": TorchcodecRow,
-    "torchvision": TorchvisionRow,
-    "whisperx": WhisperxRow,
-    "workloads": WorkloadsRow,
-}

@@ -1,7 +1,7 @@
 """Write resolver/rows.py (one TypedDict per matrix: the fields its rows hold, typed from the rows themselves) and
 the typed overloads of `matrices.load` (between the markers in resolver/matrices.py), or --check that both are
 current. With them a misspelled field or a wrong type in code that reads a row is a mypy error
-(scripts/typecheck.py), and derive/'s writer checks each row it writes against its matrix's fields.
+(scripts/typecheck.py).
 Run it after a matrix gains or loses a field: python scripts/gen_rows.py"""
 
 from __future__ import annotations
@@ -48,21 +48,16 @@ def rows_module() -> str:
              "",
              "`matrices.load(NAME)` returns rows of NAME's type, so mypy checks every field code reads by name.",
              '"""', "", "from __future__ import annotations", "", "from typing import Any, TypedDict", "",
-             "__all__ = [", '    "ROW_TYPES",', *sorted(f'    "{class_name(n)}",' for n in matrices.names()), "]", ""]
-    fields: dict[str, list[str]] = {}
+             "__all__ = [", *sorted(f'    "{class_name(n)}",' for n in matrices.names()), "]", ""]
     for name in matrices.names():
         values: dict[str, list[Any]] = defaultdict(list)
         for row in matrices.load(name):
             for key, value in row.items():
                 values[key].append(value)
-        fields[name] = sorted(values)
         lines += ["", f"class {class_name(name)}(TypedDict, total=False):",
                   f'    """A row of matrices/{name}.toml."""', ""]
         lines += [f"    {key}: {_type(values[key])}" for key in sorted(values)]
         lines.append("")
-    lines += ["", "ROW_TYPES: dict[str, type] = {"]
-    lines += [f'    "{name}": {class_name(name)},' for name in fields]
-    lines += ["}", ""]
     return "\n".join(lines)
 
 

@@ -96,7 +96,7 @@ def test_sigterm_is_handled_as_ctrl_c(tmp_path: Path, delay: float) -> None:
 @needs_speech
 @PIPELINE[0]
 @PIPELINE[1]
-def test_a_second_sigterm_ends_the_run_at_once(tmp_path: Path) -> None:
+def test_two_sigterms_back_to_back_end_the_run_without_a_traceback(tmp_path: Path) -> None:
     run = _run(_inputs(tmp_path, 6), tmp_path / "out")
     time.sleep(1.5)
     run.send_signal(signal.SIGTERM)
